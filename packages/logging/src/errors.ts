@@ -4,7 +4,8 @@ export type LoggingErrorCode = 'LOGGING_INVALID_OPTIONS' | 'LOGGING_DIR_UNWRITAB
 const brand = Symbol.for('@backplane/logging/LoggingError')
 
 /**
- * The one error class of this package. `code` is stable across releases; `details` lists what
+
+ * The error createLogger and createRollingFile throw (searches throw SearchError). `code` is stable across releases; `details` lists what
  * was wrong (for invalid options: one entry per offending field).
  */
 export class LoggingError extends Error {

@@ -135,6 +135,14 @@ describe('shutdown without loss', () => {
     expect(allRecords(dir, 'app').map((r) => r.i)).toEqual([...Array(50000).keys()])
   })
 
+  it('an uncaught exception still leaves every line logged before it in the file', async () => {
+    const dir = tempDir()
+    const result = await run(['-e', app(dir, "setTimeout(() => { throw new Error('crash') }, 1)")])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('crash')
+    expect(allRecords(dir, 'app').map((r) => r.i)).toEqual([...Array(50000).keys()])
+  })
+
   it('an app with its own SIGTERM handler keeps control of the exit, and still loses nothing', async () => {
     const dir = tempDir()
     const exit = `process.on('SIGTERM', () => setTimeout(() => { console.log('app cleanup done'); process.exit(0) }, 200))

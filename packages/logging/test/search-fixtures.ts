@@ -31,7 +31,10 @@ export const RECORDS = {
   p3: line('p3', 'payments', 30, T0 + 16 * MIN + 200, 'payment authorized', traced('1111111111111111')),
   x1: line('x1', 'gateway', 30, T0 + 16 * MIN + 250, 'request done', traced('2222222222222222')),
   o6: line('o6', 'orders', 30, T0 + 16 * MIN + 300, 'order confirmed', traced('00f067aa0ba902b7')),
-  p4: line('p4', 'payments', 50, T0 + 16 * MIN + 400, 'capture failed', { ...traced('3333333333333333'), code: 'E 42' }),
+  p4: line('p4', 'payments', 50, T0 + 16 * MIN + 400, 'capture failed', {
+    ...traced('3333333333333333'),
+    code: 'E 42',
+  }),
   o7: line('o7', 'orders', 50, T0 + 20 * MIN + 1000, 'payment timeout', { orderId: 'o-2' }),
   o8: line('o8', 'orders', 60, T0 + 25 * MIN, 'shutting down'),
   p5: line('p5', 'payments', 30, T0 + 30 * MIN, 'payment settled', { amount: 12.5 }),

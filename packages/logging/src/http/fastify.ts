@@ -42,7 +42,10 @@ function contextOf(request: FastifyRequestLike): Context {
  * outside of it), the reply carries `traceparent`, and one line is logged per request.
  */
 export function fastifyLogging(logger: PinoLogger, options: HttpLoggingOptions = {}) {
-  const plugin = (fastify: FastifyInstanceLike, _opts: unknown, done: HookDone) => {
+  // Typed loosely on purpose: a Fastify instance (of any version and type provider) must be
+  // assignable to it, which the precise hook overloads above would not allow.
+  const plugin = (instance: { addHook(...args: never[]): unknown }, _opts: unknown, done: HookDone) => {
+    const fastify = instance as unknown as FastifyInstanceLike
     fastify.addHook('onRoute', (route) => {
       const handler = route.handler
       route.handler = function (this: unknown, request, reply) {

@@ -45,10 +45,14 @@ export interface RequestScope {
 }
 
 let histogram: Histogram | undefined
+let histogramProvider: unknown
 
 function durationHistogram(): Histogram {
-  // Looked up at first use, not at import, so an SDK registered after import is still used.
-  histogram ??= metrics.getMeter(SCOPE).createHistogram('http.server.request.duration', {
+  // Made again when the app registers a meter provider later than the first request.
+  const provider = metrics.getMeterProvider()
+  if (histogram !== undefined && provider === histogramProvider) return histogram
+  histogramProvider = provider
+  histogram = provider.getMeter(SCOPE).createHistogram('http.server.request.duration', {
     unit: 's',
     description: 'Duration of HTTP server requests.',
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
