@@ -1,7 +1,8 @@
 // `npm run demo`: the order-flow example. It arrives with the examples issue; until then this
 // says so instead of failing.
-import { existsSync } from 'node:fs'
+
 import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 
 const entry = new URL('../examples/order-flow/src/demo.mjs', import.meta.url)
 if (!existsSync(entry)) {

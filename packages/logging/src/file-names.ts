@@ -45,7 +45,11 @@ export interface LogFileOnDisk extends LogFileName {
   size: number
 }
 
-/** The log files of `name` (or of every name when omitted) in `dir`, oldest first. */
+/**
+ * The log files of `name` (or of every name when omitted) in `dir`, oldest first. A file whose
+ * compression was cut short by a crash can exist as both `x.log` and `x.log.gz` for a moment; the
+ * `.gz` appears only once complete (renamed into place), so it is the one listed.
+ */
 export async function listLogFiles(dir: string, name?: string): Promise<LogFileOnDisk[]> {
   let entries: string[]
   try {
@@ -67,5 +71,10 @@ export async function listLogFiles(dir: string, name?: string): Promise<LogFileO
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
   }
-  return files.sort(compareLogFiles)
+  return withoutCompressedTwins(files).sort(compareLogFiles)
+}
+
+function withoutCompressedTwins(files: LogFileOnDisk[]): LogFileOnDisk[] {
+  const compressed = new Set(files.filter((f) => f.compressed).map((f) => f.path.slice(0, -3)))
+  return files.filter((f) => f.compressed || !compressed.has(f.path))
 }

@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { rename, unlink } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
-import { type LogFileOnDisk, listLogFiles } from './file-names.js'
+import type { LogFileOnDisk } from './file-names.js'
 
 /** Gzips `path` to `path.gz` through a temporary file, so a crash never leaves a truncated `.gz`. */
 export async function gzipFile(path: string, mode?: number): Promise<{ path: string; bytes: number }> {
@@ -76,21 +76,4 @@ export function selectForRemoval(
     }
   }
   return removed
-}
-
-/**
- * One entry per sequence number: while a file is being compressed both `x.log` and `x.log.gz`
- * may exist for a moment; they are one file for retention and the `.gz` is the one that stays.
- */
-export function mergeCompressedTwins(files: readonly LogFileOnDisk[]): LogFileOnDisk[] {
-  const bySequence = new Map<number, LogFileOnDisk>()
-  for (const file of files) {
-    const seen = bySequence.get(file.sequence)
-    if (!seen || file.compressed) bySequence.set(file.sequence, file)
-  }
-  return [...bySequence.values()].sort((a, b) => a.sequence - b.sequence)
-}
-
-export async function listForRetention(dir: string, name: string): Promise<LogFileOnDisk[]> {
-  return mergeCompressedTwins(await listLogFiles(dir, name))
 }

@@ -1,11 +1,11 @@
-import { accessSync, appendFileSync, constants, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs'
+import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs'
 import { unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { EventEmitter } from 'eventemitter3'
 import { createStream } from 'rotating-file-stream'
 import { LoggingError } from './errors.js'
-import { formatLogFileName, parseLogFileName } from './file-names.js'
-import { gzipFile, listForRetention, type RemovalReason, selectForRemoval } from './maintenance.js'
+import { formatLogFileName, listLogFiles, parseLogFileName } from './file-names.js'
+import { gzipFile, type RemovalReason, selectForRemoval } from './maintenance.js'
 import {
   parseOptions,
   type ResolvedRollingFileOptions,
@@ -55,8 +55,10 @@ export interface RollingFileInternals {
 // Lines are joined into chunks of up to this size: rotating-file-stream awaits one write per
 // chunk, so one write per line would cap throughput at a fraction of raw pino's.
 const MAX_CHUNK_BYTES = 1024 * 1024
-// How long the exit path waits for a write already handed to libuv before writing it again.
-const EXIT_WAIT_MS = 100
+// How long the exit path waits for a write already handed to libuv before writing it itself.
+// The write may sit behind other thread-pool work (gzip of rolled files) but runs without the
+// main thread, so it lands soon; writing it ourselves first would duplicate it when it does.
+const EXIT_WAIT_MS = 2000
 
 /**
  * Creates the destination. Everything that can be wrong with the options or the directory is
@@ -114,6 +116,7 @@ export function openRollingFile(
   let closing: Promise<void> | undefined
   let waiters: { target: number; resolve: () => void }[] = []
   let maintenance: Promise<void> = Promise.resolve()
+  let compressing: string | undefined
 
   stream.on('open', (file: string) => {
     currentFile = file
@@ -145,8 +148,24 @@ export function openRollingFile(
   }
 
   async function compress(file: string): Promise<void> {
-    const result = await gzipFile(file, opts.mode)
-    events.emit('compress', { file, compressed: result.path, bytes: result.bytes })
+    compressing = file
+    try {
+      const result = await gzipFile(file, opts.mode)
+      events.emit('compress', { file, compressed: result.path, bytes: result.bytes })
+    } finally {
+      compressing = undefined
+    }
+  }
+
+  // At exit a compression may be half done: leave one copy of the file, never two.
+  function settleCompressionSync(): void {
+    if (compressing === undefined) return
+    try {
+      if (existsSync(`${compressing}.gz`)) unlinkSync(compressing)
+      else rmSync(`${compressing}.gz.tmp`, { force: true })
+    } catch {
+      // The next start finishes the job (recoverEarlierRuns).
+    }
   }
 
   // Files left by earlier runs: finish interrupted compressions, compress closed files.
@@ -168,7 +187,7 @@ export function openRollingFile(
   async function applyRetention(): Promise<void> {
     const { maxFiles, maxSize, maxAge } = opts
     if (maxFiles === undefined && maxSize === undefined && maxAge === undefined) return
-    const files = await listForRetention(dir, opts.name)
+    const files = await listLogFiles(dir, opts.name)
     for (const { file, reason } of selectForRemoval(files, { maxFiles, maxSize, maxAge }, now(), currentFile)) {
       await unlink(file.path).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error
@@ -298,6 +317,7 @@ export function openRollingFile(
   }
 
   function flushSync(): void {
+    settleCompressionSync()
     if (failed) return
     const file = inflight?.file ?? currentFile ?? join(dir, firstName)
     if (inflight) writeInflightSync(inflight)

@@ -29,6 +29,8 @@ function onSignal(signal: NodeJS.Signals): void {
   if (!alone) return
   const timeout = new Promise((resolve) => setTimeout(resolve, SIGNAL_FLUSH_TIMEOUT_MS).unref())
   void Promise.race([flushed, timeout]).then(() => {
+    // Dying of the signal skips the 'exit' event: finish what it would have done.
+    onExit()
     uninstall()
     process.kill(process.pid, signal)
   })

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { formatLogFileName, parseLogFileName } from '../src/file-names.js'
+import { formatLogFileName, listLogFiles, parseLogFileName } from '../src/file-names.js'
 import { openRollingFile as createRollingFile, type RollingFile } from '../src/rolling-file.js'
 import { readLogFiles, tempDir } from './helpers/files.js'
 
@@ -131,6 +131,19 @@ describe('gzip', () => {
     expect(names[1]).toBe(`${old}.gz`)
     expect(parseLogFileName(names[2] as string)?.sequence).toBe(8)
     expect(indexes(dir)).toEqual([0, 1, 2])
+  })
+})
+
+describe('listLogFiles', () => {
+  it('lists a file caught between compression and removal once, as its complete .gz', async () => {
+    const dir = tempDir()
+    const t = Date.UTC(2030, 0, 1)
+    const twin = formatLogFileName('app', t, 1)
+    writeFileSync(join(dir, twin), line(0))
+    writeFileSync(join(dir, `${twin}.gz`), gzipSync(line(0)))
+    writeFileSync(join(dir, formatLogFileName('app', t, 2)), line(1))
+    const files = await listLogFiles(dir, 'app')
+    expect(files.map((f) => f.file)).toEqual([`${twin}.gz`, formatLogFileName('app', t, 2)])
   })
 })
 

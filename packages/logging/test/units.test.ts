@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { compareLogFiles, formatLogFileName, type LogFileOnDisk, parseLogFileName } from '../src/file-names.js'
-import { mergeCompressedTwins, selectForRemoval } from '../src/maintenance.js'
+import { selectForRemoval } from '../src/maintenance.js'
 import { isValidInterval, parseDuration, parseSize } from '../src/units.js'
 
 describe('parseSize', () => {
@@ -89,14 +89,6 @@ describe('retention selection', () => {
       [2, 'maxAge'],
       [3, 'maxFiles'],
       [4, 'maxSize'],
-    ])
-  })
-
-  it('treats a file and its compressed twin as one', () => {
-    const merged = mergeCompressedTwins([file(1, 0, 100, false), file(1, 0, 30, true), file(2, 1)])
-    expect(merged.map((f) => [f.sequence, f.compressed])).toEqual([
-      [1, true],
-      [2, true],
     ])
   })
 })
