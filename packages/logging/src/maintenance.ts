@@ -5,7 +5,7 @@ import { createGzip } from 'node:zlib'
 import type { LogFileOnDisk } from './file-names.js'
 
 /** Gzips `path` to `path.gz` through a temporary file, so a crash never leaves a truncated `.gz`. */
-export async function gzipFile(path: string, mode?: number): Promise<{ path: string; bytes: number }> {
+export async function gzipFile(path: string, level: number, mode?: number): Promise<{ path: string; bytes: number }> {
   const target = `${path}.gz`
   const temporary = `${target}.tmp`
   const out = createWriteStream(temporary, mode === undefined ? {} : { mode })
@@ -14,7 +14,7 @@ export async function gzipFile(path: string, mode?: number): Promise<{ path: str
     bytes = out.bytesWritten
   })
   try {
-    await pipeline(createReadStream(path), createGzip(), out)
+    await pipeline(createReadStream(path), createGzip({ level }), out)
     await rename(temporary, target)
   } catch (error) {
     await unlink(temporary).catch(() => {})

@@ -57,6 +57,8 @@ export const rollingFileOptionsSchema = z.strictObject({
   maxAge: duration.optional(),
   /** Compress rolled files, in the background, off the write path. */
   compress: z.union([z.literal('gzip'), z.literal(false)]).default(false),
+  /** zlib level for `compress: 'gzip'`: 1 is fastest (the default: logs compress well anyway), 9 smallest. */
+  compressionLevel: z.number().int().min(1).max(9).default(1),
   /** File mode of new log files. */
   mode: z.number().int().nonnegative().optional(),
   /** Lines waiting for the disk above this size are dropped (counted and reported); default: no limit. */

@@ -160,7 +160,7 @@ export function openRollingFile(
   async function compress(file: string): Promise<void> {
     compressing = file
     try {
-      const result = await gzipFile(file, opts.mode)
+      const result = await gzipFile(file, opts.compressionLevel, opts.mode)
       events.emit('compress', { file, compressed: result.path, bytes: result.bytes })
     } finally {
       compressing = undefined
