@@ -24,7 +24,10 @@ const VARIANTS = [
   { id: 'a', label: '(a) pino → `pino.destination({ sync: false })` (anchor)' },
   { id: 'b', label: '(b) @backplane/logging, gzip rolling, correlation on, in an active span' },
   { id: 'b0', label: '(b0) @backplane/logging, correlation off, in the same span' },
-  { id: 'b2', label: '(b2) @backplane/logging, correlation off, the same three fields as static `base` fields, in the span' },
+  {
+    id: 'b2',
+    label: '(b2) @backplane/logging, correlation off, the same three fields as static `base` fields, in the span',
+  },
   { id: 'b1', label: '(b1) @backplane/logging, correlation off + naive pino `mixin`, in a span' },
   { id: 'c', label: "(c) pino → pino-roll (size '10m', daily)" },
   { id: 'd', label: "(d) winston json → winston-daily-rotate-file (maxSize '10m', gzip)" },
