@@ -1,0 +1,271 @@
+import {
+  type ConnectionState,
+  type DeliveryHandler,
+  MessagingError,
+  type Transport,
+  type TransportDelivery,
+  type TransportEvents,
+  type TransportMessage,
+  type TransportSubscribeOptions,
+  type TransportSubscription,
+} from '@backplane/messaging'
+import { EventEmitter } from 'eventemitter3'
+
+/**
+ * An in-process broker: topics are logs in memory, consumer groups keep a cursor and redeliver
+ * what was released, keyed messages always go to the same member of a group (order per key,
+ * like Kafka partitions). Nothing survives the process. Brokers created with the same
+ * `memory://name` in one process share one bus; `memory://` is the process's default bus.
+ */
+
+interface Stored {
+  offset: number
+  message: TransportMessage
+}
+
+interface Member {
+  deliver: DeliveryHandler
+  window: number
+  inFlight: number
+  idle: (() => void) | undefined
+}
+
+interface Group {
+  cursor: number
+  redeliver: { stored: Stored; redeliveries: number }[]
+  members: Member[]
+  roundRobin: number
+  scheduled: boolean
+  /** Anonymous groups (plain subscribers) go away with their only member. */
+  anonymous: boolean
+}
+
+interface TopicLog {
+  base: number
+  messages: Stored[]
+  groups: Map<string, Group>
+}
+
+interface Bus {
+  topics: Map<string, TopicLog>
+  anonymous: number
+}
+
+const BUSES_KEY = Symbol.for('@backplane/messaging/memory-buses')
+const buses: Map<string, Bus> = ((globalThis as Record<symbol, unknown>)[BUSES_KEY] as Map<string, Bus>) ?? new Map()
+;(globalThis as Record<symbol, unknown>)[BUSES_KEY] = buses
+
+// Deliveries in one uninterrupted run of promise callbacks before yielding to I/O and timers.
+const DELIVERIES_PER_TURN = 512
+
+function hashKey(key: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
+  return hash >>> 0
+}
+
+function busNamed(name: string): Bus {
+  let bus = buses.get(name)
+  if (!bus) {
+    bus = { topics: new Map(), anonymous: 0 }
+    buses.set(name, bus)
+  }
+  return bus
+}
+
+function topicOf(bus: Bus, topic: string): TopicLog {
+  let log = bus.topics.get(topic)
+  if (!log) {
+    log = { base: 0, messages: [], groups: new Map() }
+    bus.topics.set(topic, log)
+  }
+  return log
+}
+
+export interface MemoryTransportOptions {
+  /** Name of the in-process bus; brokers with the same name share topics. Default 'default'. */
+  name?: string
+  /** Messages kept per topic for groups that start later with `from: 'earliest'`. Default 10,000. */
+  retain?: number
+}
+
+export function createMemoryTransport(options: MemoryTransportOptions = {}): Transport {
+  const bus = busNamed(options.name ?? 'default')
+  const retain = options.retain ?? 10_000
+  const events = new EventEmitter<TransportEvents>()
+  let state: ConnectionState = 'connected'
+  let deliveriesThisTurn = 0
+  let turnReset = false
+
+  function startTurn(): void {
+    if (turnReset) return
+    turnReset = true
+    setImmediate(() => {
+      deliveriesThisTurn = 0
+      turnReset = false
+    })
+  }
+
+  function schedule(log: TopicLog, group: Group): void {
+    if (group.scheduled) return
+    group.scheduled = true
+    setImmediate(() => {
+      group.scheduled = false
+      pump(log, group)
+    })
+  }
+
+  function trim(log: TopicLog): void {
+    let lowest = log.base + log.messages.length
+    for (const group of log.groups.values()) lowest = Math.min(lowest, group.cursor)
+    // Keep `retain` messages for groups that start from the earliest, and all that a group still needs.
+    const keepFrom = Math.min(lowest, log.base + log.messages.length - retain)
+    const drop = keepFrom - log.base
+    if (drop > 1024 && drop * 2 > log.messages.length) {
+      log.messages = log.messages.slice(drop)
+      log.base = keepFrom
+    }
+  }
+
+  function next(log: TopicLog, group: Group): { stored: Stored; redeliveries: number } | undefined {
+    const again = group.redeliver[0]
+    if (again) return again
+    const stored = log.messages[group.cursor - log.base]
+    return stored ? { stored, redeliveries: 0 } : undefined
+  }
+
+  function memberFor(group: Group, key: string | undefined): Member | undefined {
+    const { members } = group
+    if (members.length === 0) return undefined
+    if (key !== undefined) return members[hashKey(key) % members.length]
+    for (let i = 0; i < members.length; i++) {
+      const member = members[(group.roundRobin + i) % members.length] as Member
+      if (member.inFlight < member.window) {
+        group.roundRobin = (group.roundRobin + i + 1) % members.length
+        return member
+      }
+    }
+    return undefined
+  }
+
+  function pump(log: TopicLog, group: Group): void {
+    for (;;) {
+      if (state === 'closed') return
+      if (deliveriesThisTurn >= DELIVERIES_PER_TURN) {
+        startTurn()
+        schedule(log, group)
+        return
+      }
+      const item = next(log, group)
+      if (!item) return
+      const member = memberFor(group, item.stored.message.key)
+      // The member that owns this key is busy: wait for it, so the key's order holds.
+      if (!member || member.inFlight >= member.window) return
+      if (item === group.redeliver[0]) group.redeliver.shift()
+      else group.cursor++
+      deliveriesThisTurn++
+      startTurn()
+      deliver(log, group, member, item.stored, item.redeliveries)
+    }
+  }
+
+  function deliver(log: TopicLog, group: Group, member: Member, stored: Stored, redeliveries: number): void {
+    member.inFlight++
+    let settled = false
+    const settle = (release: boolean) => {
+      if (settled) return Promise.resolve()
+      settled = true
+      if (release) group.redeliver.push({ stored, redeliveries: redeliveries + 1 })
+      return Promise.resolve()
+    }
+    const { message } = stored
+    const delivery: TransportDelivery = {
+      topic: message.topic,
+      key: message.key,
+      headers: message.headers,
+      value: message.value,
+      redeliveries,
+      ack: () => settle(false),
+      release: () => settle(true),
+      heartbeat: () => Promise.resolve(),
+    }
+    member.deliver(delivery).then(
+      () => done(),
+      () => {
+        // The core settles every delivery; a rejection here is a bug upstream: keep the message.
+        void settle(true)
+        done()
+      },
+    )
+    function done() {
+      member.inFlight--
+      if (member.inFlight === 0) member.idle?.()
+      pump(log, group)
+      if (group.redeliver.length > 0) schedule(log, group)
+      trim(log)
+    }
+  }
+
+  return {
+    system: 'memory',
+    capabilities: { durable: false, replay: true, ordering: 'key', atLeastOnce: true },
+    events,
+    state: () => state,
+
+    async publish(messages: TransportMessage[]): Promise<void> {
+      if (state === 'closed') throw new MessagingError('MESSAGING_CLOSED', 'the memory broker is closed')
+      const touched = new Set<TopicLog>()
+      for (const message of messages) {
+        const log = topicOf(bus, message.topic)
+        log.messages.push({ offset: log.base + log.messages.length, message })
+        touched.add(log)
+      }
+      for (const log of touched) for (const group of log.groups.values()) schedule(log, group)
+    },
+
+    async subscribe(
+      topic: string,
+      opts: TransportSubscribeOptions,
+      deliver: DeliveryHandler,
+    ): Promise<TransportSubscription> {
+      const log = topicOf(bus, topic)
+      const anonymous = opts.group === undefined
+      const groupName = opts.group ?? `\u0000subscriber-${++bus.anonymous}`
+      let group = log.groups.get(groupName)
+      if (!group) {
+        const end = log.base + log.messages.length
+        group = {
+          cursor: opts.from === 'earliest' ? log.base : end,
+          redeliver: [],
+          members: [],
+          roundRobin: 0,
+          scheduled: false,
+          anonymous,
+        }
+        log.groups.set(groupName, group)
+      }
+      const member: Member = { deliver, window: opts.maxInFlight * 2 + 8, inFlight: 0, idle: undefined }
+      group.members.push(member)
+      schedule(log, group)
+      const owner = group
+      return {
+        async close() {
+          owner.members = owner.members.filter((m) => m !== member)
+          if (member.inFlight > 0) await new Promise<void>((resolve) => (member.idle = resolve))
+          if (owner.anonymous) log.groups.delete(groupName)
+          else if (owner.members.length > 0) schedule(log, owner)
+        },
+      }
+    },
+
+    async close(): Promise<void> {
+      state = 'closed'
+    },
+  }
+}
+
+/** For createBroker('memory://name'). */
+export async function createTransport(url: URL, options: { settings: Record<string, unknown> }): Promise<Transport> {
+  const name = url.host || url.pathname.replace(/^\/+/, '') || 'default'
+  return createMemoryTransport({ name, ...(options.settings as MemoryTransportOptions) })
+}

@@ -1,0 +1,290 @@
+import { hostname } from 'node:os'
+import { EventEmitter } from 'eventemitter3'
+import { createDeliveryProcessor, type DeadLetterEvent, type Handler } from './consumer.js'
+import { memoryDedupeStore } from './dedupe.js'
+import { type EnvelopeOptions, encodeMessage } from './envelope.js'
+import { MessagingError } from './errors.js'
+import { createKeyedLimiter } from './limiter.js'
+import {
+  type BrokerOptions,
+  brokerOptionsSchema,
+  type PublishOptions,
+  parseOptions,
+  publishOptionsSchema,
+  type SubscribeOptions,
+  subscribeOptionsSchema,
+} from './options.js'
+import { endSpan, injectContext, recordDuration, startSendSpan } from './telemetry.js'
+import { type TopicLike, topicName, topicSchema } from './topic.js'
+import {
+  type ConnectionState,
+  silentLogger,
+  type Transport,
+  type TransportCapabilities,
+  type TransportMessage,
+  type TransportSubscription,
+} from './transport.js'
+
+export interface BrokerEvents {
+  connected: () => void
+  disconnected: (error?: Error) => void
+  error: (error: Error) => void
+  /** A message went to its dead-letter topic (or was dropped with `deadLetter: false`). */
+  deadLetter: (event: DeadLetterEvent) => void
+  /** A de-duplicating subscription skipped a message it had handled. */
+  duplicate: (event: { topic: string; group: string | undefined; id: string }) => void
+}
+
+export interface BrokerHealth {
+  state: ConnectionState
+  system: string
+  capabilities: TransportCapabilities
+  subscriptions: number
+  /** When `state` last changed. */
+  since: Date
+  lastError: string | undefined
+}
+
+export interface PublishResult {
+  /** The message's CloudEvents id. */
+  id: string
+}
+
+export interface BatchMessage<T> extends PublishOptions {
+  data: T
+}
+
+export interface Subscription {
+  readonly topic: string
+  readonly group: string | undefined
+  /** Stops fetching, lets handlers in progress finish (up to `closeTimeoutMs`), acks, leaves. */
+  close(): Promise<void>
+}
+
+export interface Broker {
+  /** Resolves once the broker has accepted the message. */
+  publish<T>(topic: TopicLike<T>, data: T, options?: PublishOptions): Promise<PublishResult>
+  /** Publishes many at once (one round trip where the broker allows); resolves once all are accepted. */
+  publishBatch<T>(topic: TopicLike<T>, messages: BatchMessage<T>[]): Promise<PublishResult[]>
+  subscribe<T>(topic: TopicLike<T>, handler: Handler<T>, options?: SubscribeOptions): Promise<Subscription>
+  health(): BrokerHealth
+  readonly events: EventEmitter<BrokerEvents>
+  /** Closes every subscription (gracefully), then the connection. */
+  close(): Promise<void>
+}
+
+function defaultSource(): string {
+  return `//${hostname()}/${process.title}/${process.pid}`
+}
+
+/** Builds the broker-neutral API over a connected transport. */
+export function createBrokerOver(transport: Transport, options: BrokerOptions = {}): Broker {
+  const opts = parseOptions(brokerOptionsSchema, options, 'broker')
+  const logger = opts.logger ?? silentLogger
+  const source = opts.source ?? defaultSource()
+  const events = new EventEmitter<BrokerEvents>()
+  const subscriptions = new Set<Subscription>()
+  let since = new Date()
+  let lastError: string | undefined
+  let closing: Promise<void> | undefined
+
+  transport.events.on('connected', () => {
+    since = new Date()
+    logger.info({ system: transport.system }, 'broker connected')
+    events.emit('connected')
+  })
+  transport.events.on('disconnected', (error) => {
+    since = new Date()
+    if (error) lastError = error.message
+    logger.warn({ system: transport.system, err: error?.message }, 'broker disconnected')
+    events.emit('disconnected', error)
+  })
+  transport.events.on('error', (error) => {
+    lastError = error.message
+    logger.error({ system: transport.system, err: error.message }, 'broker error')
+    if (events.listenerCount('error') > 0) events.emit('error', error)
+  })
+
+  function assertOpen(): void {
+    if (closing)
+      throw new MessagingError('MESSAGING_CLOSED', 'the broker is closed: create a new one to publish or subscribe')
+  }
+
+  function envelope<T>(topic: TopicLike<T>, data: T, raw: PublishOptions | undefined): TransportMessage {
+    const name = topicName(topic)
+    const publishOptions = raw === undefined ? {} : parseOptions(publishOptionsSchema, raw, 'publish')
+    const schema = topicSchema(topic)
+    if (schema) {
+      const checked = schema.safeParse(data)
+      if (!checked.success) {
+        const details = checked.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`)
+        throw new MessagingError(
+          'MESSAGING_INVALID_MESSAGE',
+          `message for ${name} does not match its schema: ${details.join('; ')}`,
+          { details },
+        )
+      }
+    }
+    return encodeMessage(name, data, source, publishOptions as EnvelopeOptions)
+  }
+
+  async function send(messages: TransportMessage[], destination: string): Promise<void> {
+    const attributes = {
+      system: transport.system,
+      destination,
+      messageId: messages.length === 1 ? messages[0]?.headers['ce-id'] : undefined,
+    }
+    const { span, context: sendContext } = startSendSpan(attributes)
+    for (const message of messages) injectContext(sendContext, message.headers)
+    const started = performance.now()
+    let failure: unknown
+    try {
+      await transport.publish(messages)
+    } catch (error) {
+      failure = error
+      throw MessagingError.is(error)
+        ? error
+        : new MessagingError(
+            'MESSAGING_PUBLISH_FAILED',
+            `publish to ${destination} failed: ${(error as Error)?.message ?? error}`,
+            {
+              cause: error,
+            },
+          )
+    } finally {
+      endSpan(span, failure)
+      recordDuration('send', (performance.now() - started) / 1000, attributes, failure)
+    }
+  }
+
+  async function subscribe<T>(topic: TopicLike<T>, handler: Handler<T>, raw?: SubscribeOptions): Promise<Subscription> {
+    assertOpen()
+    if (typeof handler !== 'function') {
+      throw new MessagingError(
+        'MESSAGING_INVALID_OPTIONS',
+        'subscribe: expected a handler function as the second argument',
+      )
+    }
+    const name = topicName(topic)
+    const options = parseOptions(subscribeOptionsSchema, raw, 'subscribe')
+    if (!transport.capabilities.atLeastOnce && options.group !== undefined && options.maxAttempts > 1) {
+      throw new MessagingError(
+        'MESSAGING_UNSUPPORTED',
+        `${transport.system} delivers at most once: a group subscription with retries (maxAttempts > 1) needs an at-least-once broker; use JetStream (add ?jetstream=true to the nats:// URL) or set maxAttempts: 1`,
+      )
+    }
+    const dedupe =
+      options.dedupe === undefined
+        ? undefined
+        : options.dedupe === true
+          ? { store: memoryDedupeStore(), ttl: 24 * 3_600_000 }
+          : { store: options.dedupe.store ?? memoryDedupeStore(), ttl: options.dedupe.ttl }
+    const abort = new AbortController()
+    const process = createDeliveryProcessor<T>(
+      {
+        topic: name,
+        group: options.group,
+        transport,
+        options,
+        schema: topicSchema(topic),
+        dedupe,
+        logger,
+        signal: abort.signal,
+        onDeadLetter: (event) => events.emit('deadLetter', event),
+        onDuplicate: (id) => events.emit('duplicate', { topic: name, group: options.group, id }),
+      },
+      handler,
+    )
+    const limiter = createKeyedLimiter(options.concurrency, options.ordered)
+    let inner: TransportSubscription
+    try {
+      inner = await transport.subscribe(
+        name,
+        { group: options.group, from: options.from, maxInFlight: options.concurrency },
+        (delivery) =>
+          limiter.run(delivery.key, () =>
+            process(delivery).catch((error: unknown) => {
+              // Only dead-lettering can fail here (the handler's own errors are handled):
+              // leave the message with the broker rather than lose it.
+              logger.error(
+                { topic: name, err: (error as Error)?.message },
+                'message processing failed; released for redelivery',
+              )
+              return delivery.release()
+            }),
+          ),
+      )
+    } catch (error) {
+      throw MessagingError.is(error)
+        ? error
+        : new MessagingError(
+            'MESSAGING_SUBSCRIBE_FAILED',
+            `subscribe to ${name} failed: ${(error as Error)?.message ?? error}`,
+            {
+              cause: error,
+            },
+          )
+    }
+    let closed: Promise<void> | undefined
+    const subscription: Subscription = {
+      topic: name,
+      group: options.group,
+      close: () => {
+        closed ??= (async () => {
+          subscriptions.delete(subscription)
+          let timer: NodeJS.Timeout | undefined
+          const timeout = new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), opts.closeTimeoutMs)
+          })
+          // Retry waits end now; handlers already running get closeTimeoutMs to finish.
+          abort.abort()
+          const outcome = await Promise.race([inner.close().then(() => 'closed' as const), timeout])
+          clearTimeout(timer)
+          if (outcome === 'timeout') {
+            logger.warn(
+              { topic: name, group: options.group, timeoutMs: opts.closeTimeoutMs },
+              'handlers still running at close: their messages will be redelivered',
+            )
+          }
+        })()
+        return closed
+      },
+    }
+    subscriptions.add(subscription)
+    return subscription
+  }
+
+  return {
+    async publish(topic, data, publishOptions) {
+      assertOpen()
+      const message = envelope(topic, data, publishOptions)
+      await send([message], message.topic)
+      return { id: message.headers['ce-id'] as string }
+    },
+    async publishBatch(topic, messages) {
+      assertOpen()
+      if (!Array.isArray(messages))
+        throw new MessagingError('MESSAGING_INVALID_OPTIONS', 'publishBatch: expected an array of { data, ...options }')
+      const encoded = messages.map(({ data, ...rest }) => envelope(topic, data, rest))
+      if (encoded.length > 0) await send(encoded, topicName(topic))
+      return encoded.map((m) => ({ id: m.headers['ce-id'] as string }))
+    },
+    subscribe,
+    health: () => ({
+      state: closing ? 'closed' : transport.state(),
+      system: transport.system,
+      capabilities: transport.capabilities,
+      subscriptions: subscriptions.size,
+      since,
+      lastError,
+    }),
+    events,
+    close() {
+      closing ??= (async () => {
+        await Promise.all([...subscriptions].map((s) => s.close()))
+        await transport.close()
+      })()
+      return closing
+    },
+  }
+}

@@ -1,0 +1,79 @@
+import { type Broker, createBrokerOver } from './broker.js'
+import { MessagingError } from './errors.js'
+import type { BrokerOptions } from './options.js'
+import type { LoggerLike, Transport } from './transport.js'
+
+/** What an adapter module exports for createBroker. */
+export interface AdapterModule {
+  createTransport(
+    url: URL,
+    options: { logger: LoggerLike | undefined; settings: Record<string, unknown> },
+  ): Promise<Transport>
+}
+
+interface AdapterEntry {
+  specifier: string
+  client: string | undefined
+  settings: 'kafka' | 'nats' | 'memory'
+}
+
+// Loaded by package name so each adapter stays a separate file: a NATS user never loads kafkajs.
+const ADAPTERS: Record<string, AdapterEntry> = {
+  'memory:': { specifier: '@backplane/messaging/memory', client: undefined, settings: 'memory' },
+  'kafka:': { specifier: '@backplane/messaging/kafka', client: 'kafkajs', settings: 'kafka' },
+  'nats:': { specifier: '@backplane/messaging/nats', client: 'nats', settings: 'nats' },
+}
+
+function parseUrl(url: string): URL {
+  try {
+    return new URL(url)
+  } catch (error) {
+    throw new MessagingError(
+      'MESSAGING_INVALID_URL',
+      `invalid broker URL ${JSON.stringify(url)}: expected memory://, kafka://host:9092[,host2:9092] or nats://host:4222[?jetstream=true]`,
+      { cause: error },
+    )
+  }
+}
+
+function isMissing(error: unknown, client: string): boolean {
+  const e = error as NodeJS.ErrnoException
+  return (
+    (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') && String(e.message).includes(`'${client}`)
+  )
+}
+
+/**
+ * Connects to the broker the URL names: `memory://[name]`, `kafka://h1:9092,h2:9092`,
+ * `nats://h:4222` (core NATS, at most once) or `nats://h:4222?jetstream=true` (JetStream).
+ * Fails with MESSAGING_CLIENT_MISSING, naming the package to install, when the adapter's client
+ * library is not installed.
+ */
+export async function createBroker(url: string, options: BrokerOptions = {}): Promise<Broker> {
+  if (typeof url !== 'string')
+    throw new MessagingError('MESSAGING_INVALID_URL', 'createBroker: expected a broker URL string')
+  const parsed = parseUrl(url)
+  const entry = ADAPTERS[parsed.protocol]
+  if (!entry) {
+    throw new MessagingError(
+      'MESSAGING_INVALID_URL',
+      `unknown broker ${JSON.stringify(parsed.protocol.replace(/:$/, ''))} in ${JSON.stringify(url)}: expected memory, kafka or nats`,
+    )
+  }
+  let adapter: AdapterModule
+  try {
+    adapter = (await import(entry.specifier)) as AdapterModule
+  } catch (error) {
+    if (entry.client && isMissing(error, entry.client)) {
+      throw new MessagingError(
+        'MESSAGING_CLIENT_MISSING',
+        `${parsed.protocol}// brokers need the ${entry.client} package: npm install ${entry.client}`,
+        { cause: error },
+      )
+    }
+    throw error
+  }
+  const settings = (options[entry.settings] as Record<string, unknown> | undefined) ?? {}
+  const transport = await adapter.createTransport(parsed, { logger: options.logger, settings })
+  return createBrokerOver(transport, options)
+}

@@ -1,0 +1,24 @@
+export type { BatchMessage, Broker, BrokerEvents, BrokerHealth, PublishResult, Subscription } from './broker.js'
+export { createBrokerOver } from './broker.js'
+export type { DeadLetterEvent, DeadLetterReason, Handler } from './consumer.js'
+export { DLQ } from './consumer.js'
+export type { AdapterModule } from './create-broker.js'
+export { createBroker } from './create-broker.js'
+export { type DedupeStore, memoryDedupeStore } from './dedupe.js'
+export type { Message } from './envelope.js'
+export { MessagingError, type MessagingErrorCode, NonRetryableError } from './errors.js'
+export type { BrokerOptions, PublishOptions, SubscribeOptions } from './options.js'
+export { defineTopic, type Topic } from './topic.js'
+export type {
+  ConnectionState,
+  DeliveryHandler,
+  LoggerLike,
+  Transport,
+  TransportCapabilities,
+  TransportDelivery,
+  TransportEvents,
+  TransportMessage,
+  TransportSubscribeOptions,
+  TransportSubscription,
+} from './transport.js'
+export { silentLogger } from './transport.js'

@@ -1,0 +1,88 @@
+import { z } from 'zod'
+import type { DedupeStore } from './dedupe.js'
+import { MessagingError } from './errors.js'
+import type { LoggerLike } from './transport.js'
+
+const headers = z.record(z.string(), z.string())
+
+export const publishOptionsSchema = z.strictObject({
+  /** Partition/ordering key: messages of one key stay in order where the broker keeps order. */
+  key: z.string().optional(),
+  headers: headers.optional(),
+  /** CloudEvents `id`; a random UUID by default. Publishing again with the same id is a duplicate to dedupe. */
+  id: z.string().min(1).optional(),
+  /** CloudEvents `type`; the topic name by default. */
+  type: z.string().min(1).optional(),
+  /** CloudEvents `source`; the broker's `source` by default. */
+  source: z.string().min(1).optional(),
+  /** Content type of the data: JSON by default, `application/octet-stream` for bytes. */
+  contentType: z.string().min(1).optional(),
+})
+export type PublishOptions = z.input<typeof publishOptionsSchema>
+
+const backoffSchema = z.strictObject({
+  initialMs: z.number().int().nonnegative().default(100),
+  maxMs: z.number().int().positive().default(30_000),
+  multiplier: z.number().min(1).default(2),
+  jitter: z.enum(['full', 'none']).default('full'),
+})
+
+const dedupeSchema = z.strictObject({
+  /** How long a handled message id is remembered, in ms. */
+  ttl: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3_600_000),
+  store: z.custom<DedupeStore>((v) => typeof v === 'object' && v !== null && 'has' in v && 'add' in v).optional(),
+})
+
+export const subscribeOptionsSchema = z.strictObject({
+  /** Consumer group: members share the messages (competing consumers); every group gets all of them. */
+  group: z.string().min(1).optional(),
+  /** Where a new group starts: the oldest message the broker still has, or only new ones. */
+  from: z.enum(['earliest', 'latest']).default('latest'),
+  /** Attempts in all, the first included, before the message goes to the dead-letter topic. */
+  maxAttempts: z.number().int().positive().default(3),
+  backoff: backoffSchema.default({ initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 'full' }),
+  /** Dead-letter topic; `<topic>.dlq` by default; `false` drops the message after logging it. */
+  deadLetter: z.union([z.string().min(1), z.literal(false)]).optional(),
+  /** Handlers running at once for this subscription. */
+  concurrency: z.number().int().positive().default(1),
+  /** One message per key at a time, in order (other keys go on in parallel up to `concurrency`). */
+  ordered: z.boolean().default(false),
+  /** Skip messages (by CloudEvents source + id) this subscription has already handled. */
+  dedupe: z.union([z.literal(true), dedupeSchema]).optional(),
+  /** Hand the handler the body as bytes, without JSON parsing. */
+  raw: z.boolean().default(false),
+  /** How often a long handler tells the broker it is still working, in ms. */
+  heartbeatMs: z.number().int().positive().default(3_000),
+})
+export type SubscribeOptions = z.input<typeof subscribeOptionsSchema>
+export type ResolvedSubscribeOptions = z.output<typeof subscribeOptionsSchema>
+
+export const brokerOptionsSchema = z.strictObject({
+  /** CloudEvents `source` of what this broker publishes. */
+  source: z.string().min(1).optional(),
+  /** pino-shaped logger; silent by default. */
+  logger: z.custom<LoggerLike>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
+  /** How long `close()` waits for handlers in progress, in ms. */
+  closeTimeoutMs: z.number().int().positive().default(10_000),
+  /** Adapter options (client id, credentials, TLS, …) merged with what the URL says. */
+  kafka: z.record(z.string(), z.unknown()).optional(),
+  nats: z.record(z.string(), z.unknown()).optional(),
+  memory: z.record(z.string(), z.unknown()).optional(),
+})
+export type BrokerOptions = z.input<typeof brokerOptionsSchema>
+
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input ?? {})
+  if (result.success) return result.data
+  const details = result.error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.join('.') : '(options)'
+    if (issue.code === 'unrecognized_keys')
+      return `${path}: unknown option(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+    return `${path}: ${issue.message}`
+  })
+  throw new MessagingError('MESSAGING_INVALID_OPTIONS', `invalid ${what} options: ${details.join('; ')}`, { details })
+}

@@ -1,0 +1,117 @@
+import {
+  type Context,
+  context,
+  type Histogram,
+  metrics,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  trace,
+} from '@opentelemetry/api'
+
+const SCOPE = '@backplane/messaging'
+
+const headerGetter: TextMapGetter<Record<string, string>> = {
+  keys: (carrier) => Object.keys(carrier),
+  // Header names are lowercased when they enter the core, so a lowercase lookup is case-insensitive.
+  get: (carrier, key) => carrier[key.toLowerCase()],
+}
+
+/** Writes the active trace context (W3C `traceparent`/`tracestate` with the usual propagator) into `headers`. */
+export function injectContext(ctx: Context, headers: Record<string, string>): void {
+  propagation.inject(ctx, headers, {
+    set: (carrier, key, value) => {
+      carrier[key.toLowerCase()] = value
+    },
+  })
+}
+
+export function extractContext(headers: Record<string, string>): Context {
+  return propagation.extract(ROOT_CONTEXT, headers, headerGetter)
+}
+
+export interface MessagingAttributes {
+  system: string
+  destination: string
+  group?: string | undefined
+  messageId?: string | undefined
+}
+
+function attributesOf(operation: 'send' | 'process', a: MessagingAttributes): Record<string, string> {
+  const attributes: Record<string, string> = {
+    'messaging.system': a.system,
+    'messaging.destination.name': a.destination,
+    'messaging.operation.type': operation,
+    'messaging.operation.name': operation,
+  }
+  if (a.group !== undefined) attributes['messaging.consumer.group.name'] = a.group
+  if (a.messageId !== undefined) attributes['messaging.message.id'] = a.messageId
+  return attributes
+}
+
+export function startSendSpan(a: MessagingAttributes): { span: Span; context: Context } {
+  const parent = context.active()
+  const span = trace
+    .getTracer(SCOPE)
+    .startSpan(`send ${a.destination}`, { kind: SpanKind.PRODUCER, attributes: attributesOf('send', a) }, parent)
+  return { span, context: trace.setSpan(parent, span) }
+}
+
+export function startProcessSpan(parent: Context, a: MessagingAttributes): { span: Span; context: Context } {
+  const span = trace
+    .getTracer(SCOPE)
+    .startSpan(`process ${a.destination}`, { kind: SpanKind.CONSUMER, attributes: attributesOf('process', a) }, parent)
+  return { span, context: trace.setSpan(parent, span) }
+}
+
+export function endSpan(span: Span, error?: unknown): void {
+  if (error !== undefined) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+    if (error instanceof Error) span.recordException(error)
+    span.setAttribute('error.type', error instanceof Error ? error.name : 'error')
+  }
+  span.end()
+}
+
+let histograms: { provider: unknown; operation: Histogram; process: Histogram } | undefined
+
+function durationHistograms() {
+  // Made again when the app registers a meter provider after the first message.
+  const provider = metrics.getMeterProvider()
+  if (histograms?.provider === provider) return histograms
+  const meter = provider.getMeter(SCOPE)
+  histograms = {
+    provider,
+    operation: meter.createHistogram('messaging.client.operation.duration', {
+      unit: 's',
+      description: 'Duration of messaging operations initiated by a producer or consumer client.',
+    }),
+    process: meter.createHistogram('messaging.process.duration', {
+      unit: 's',
+      description: 'Duration of processing operation.',
+    }),
+  }
+  return histograms
+}
+
+export function recordDuration(
+  operation: 'send' | 'process',
+  seconds: number,
+  a: MessagingAttributes,
+  error?: unknown,
+): void {
+  const attributes: Record<string, string> = {
+    'messaging.system': a.system,
+    'messaging.destination.name': a.destination,
+    'messaging.operation.name': operation,
+    'messaging.operation.type': operation,
+  }
+  if (a.group !== undefined) attributes['messaging.consumer.group.name'] = a.group
+  if (error !== undefined) attributes['error.type'] = error instanceof Error ? error.name : 'error'
+  const h = durationHistograms()
+  h.operation.record(seconds, attributes)
+  if (operation === 'process') h.process.record(seconds, attributes)
+}

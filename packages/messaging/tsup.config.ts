@@ -1,0 +1,18 @@
+import { defineConfig } from 'tsup'
+
+// Kept trivial on purpose: the switch to tsdown should stay a one-file change. Adapters are
+// their own entries, and createBroker loads them by package name, so they stay separate files.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    memory: 'src/adapters/memory.ts',
+    kafka: 'src/adapters/kafka.ts',
+    nats: 'src/adapters/nats.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  external: [/^@backplane\/messaging\//],
+})
