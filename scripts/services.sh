@@ -43,9 +43,11 @@ TIMEOUT=${BACKPLANE_SERVICES_TIMEOUT:-30}
 KAFKA_MOCK_BROKERS=${KAFKA_MOCK_BROKERS:-1}
 ALL=(etcd nats kafka postgres)
 
-ETCD_PORT=23790 ETCD_PEER_PORT=23800
-NATS_PORT=42220 NATS_MON_PORT=48222
-PG_PORT=54329
+# Ports can be moved (with another BACKPLANE_SERVICES_DIR) to run a second, private set: fault
+# tests kill and restart their own servers so that tests sharing the default ones are not disturbed.
+ETCD_PORT=${BACKPLANE_ETCD_PORT:-23790} ETCD_PEER_PORT=${BACKPLANE_ETCD_PEER_PORT:-23800}
+NATS_PORT=${BACKPLANE_NATS_PORT:-42220} NATS_MON_PORT=${BACKPLANE_NATS_MON_PORT:-48222}
+PG_PORT=${BACKPLANE_PG_PORT:-54329}
 
 die() { echo "services.sh: $*" >&2; exit 1; }
 # Time in integer microseconds (EPOCHREALTIME uses the locale's decimal separator).

@@ -73,6 +73,22 @@ export interface Broker {
   close(): Promise<void>
 }
 
+/** The options of a batch entry, or undefined when it has none (the common case, kept cheap). */
+function withoutData<T>(entry: BatchMessage<T>): PublishOptions | undefined {
+  for (const name in entry) {
+    if (name !== 'data') {
+      const { data: _, ...options } = entry
+      return options
+    }
+  }
+  return undefined
+}
+
+function isEmpty(value: object): boolean {
+  for (const _ in value) return false
+  return true
+}
+
 function defaultSource(): string {
   return `//${hostname()}/${process.title}/${process.pid}`
 }
@@ -112,7 +128,7 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
 
   function envelope<T>(topic: TopicLike<T>, data: T, raw: PublishOptions | undefined): TransportMessage {
     const name = topicName(topic)
-    const publishOptions = raw === undefined ? {} : parseOptions(publishOptionsSchema, raw, 'publish')
+    const publishOptions = raw === undefined || isEmpty(raw) ? {} : parseOptions(publishOptionsSchema, raw, 'publish')
     const schema = topicSchema(topic)
     if (schema) {
       const checked = schema.safeParse(data)
@@ -265,7 +281,7 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
       assertOpen()
       if (!Array.isArray(messages))
         throw new MessagingError('MESSAGING_INVALID_OPTIONS', 'publishBatch: expected an array of { data, ...options }')
-      const encoded = messages.map(({ data, ...rest }) => envelope(topic, data, rest))
+      const encoded = messages.map((m) => envelope(topic, m.data, withoutData(m)))
       if (encoded.length > 0) await send(encoded, topicName(topic))
       return encoded.map((m) => ({ id: m.headers['ce-id'] as string }))
     },

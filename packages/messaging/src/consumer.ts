@@ -5,7 +5,7 @@ import type { DedupeStore } from './dedupe.js'
 import { decodeBody, dedupeKey, type Message, messageId, publishedAt } from './envelope.js'
 import { NonRetryableError } from './errors.js'
 import type { ResolvedSubscribeOptions } from './options.js'
-import { endSpan, extractContext, recordDuration, startProcessSpan } from './telemetry.js'
+import { endSpan, extractContext, recordDuration, startProcessSpan, tracerRegistered } from './telemetry.js'
 import type { LoggerLike, Transport, TransportDelivery, TransportMessage } from './transport.js'
 
 export type Handler<T> = (message: Message<T>) => unknown
@@ -60,6 +60,23 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   })
 }
 
+/** The handler's view of a delivery; `publishedAt` is parsed only if read. */
+class DeliveredMessage<T> implements Message<T> {
+  constructor(
+    readonly id: string,
+    readonly topic: string,
+    readonly key: string | undefined,
+    readonly data: T,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly attempt: number,
+    readonly raw: Uint8Array,
+  ) {}
+
+  get publishedAt(): Date {
+    return publishedAt({ topic: this.topic, key: this.key, headers: this.headers, value: this.raw })
+  }
+}
+
 function errorText(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`
   return String(error)
@@ -106,15 +123,49 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     ctx.logger.warn({ topic: ctx.topic, group: ctx.group, id, reason, deadLetterTopic }, 'message dead-lettered')
   }
 
-  async function runHandler(message: Message<T>, delivery: TransportDelivery): Promise<void> {
-    const attributes = { system: transport.system, destination: ctx.topic, group: ctx.group, messageId: message.id }
-    const { span, context: spanContext } = startProcessSpan(extractContext(delivery.headers), attributes)
-    const started = performance.now()
-    // A slow handler must not look dead to the broker (Kafka rebalance, JetStream redelivery).
-    const heartbeat = setInterval(() => {
-      delivery.heartbeat().catch((error: unknown) => ctx.logger.warn({ err: errorText(error) }, 'heartbeat failed'))
+  // One ticker per subscription, not a timer per message: it tells the broker about every
+  // delivery whose handler has been running for a while (Kafka rebalance, JetStream redelivery).
+  const running = new Map<TransportDelivery, number>()
+  let ticker: NodeJS.Timeout | undefined
+  function trackRunning(delivery: TransportDelivery, since: number): void {
+    running.set(delivery, since)
+    ticker ??= setInterval(() => {
+      const now = performance.now()
+      for (const [d, since] of running) {
+        if (now - since < options.heartbeatMs) continue
+        d.heartbeat().catch((error: unknown) => ctx.logger.warn({ err: errorText(error) }, 'heartbeat failed'))
+      }
     }, options.heartbeatMs)
-    heartbeat.unref()
+    ticker.unref()
+  }
+  function untrack(delivery: TransportDelivery): void {
+    running.delete(delivery)
+    if (running.size === 0 && ticker) {
+      clearInterval(ticker)
+      ticker = undefined
+    }
+  }
+
+  const attributes = { system: transport.system, destination: ctx.topic, group: ctx.group }
+
+  async function runHandler(message: Message<T>, delivery: TransportDelivery): Promise<void> {
+    const started = performance.now()
+    trackRunning(delivery, started)
+    if (delivery.headers.traceparent === undefined && !tracerRegistered()) {
+      // Nothing to trace: no SDK records spans and no trace came with the message.
+      try {
+        await handler(message)
+      } catch (error) {
+        recordDuration('process', (performance.now() - started) / 1000, attributes, error ?? 'error')
+        throw error ?? new Error('handler threw a nullish value')
+      } finally {
+        untrack(delivery)
+      }
+      recordDuration('process', (performance.now() - started) / 1000, attributes)
+      return
+    }
+    const { span, context: spanContext } = startProcessSpan(extractContext(delivery.headers), attributes)
+    if (span.isRecording()) span.setAttribute('messaging.message.id', message.id)
     let failure: unknown
     try {
       await context.with(spanContext, () => handler(message))
@@ -122,7 +173,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
       failure = error ?? new Error('handler threw a nullish value')
       throw failure
     } finally {
-      clearInterval(heartbeat)
+      untrack(delivery)
       endSpan(span, failure)
       recordDuration('process', (performance.now() - started) / 1000, attributes, failure)
     }
@@ -162,19 +213,12 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
   }
 
   async function attempts(delivery: TransportDelivery, data: T, firstAttempt: number, key: string | undefined) {
-    const base = {
-      id: messageId(delivery),
-      topic: ctx.topic,
-      key: delivery.key,
-      data,
-      headers: delivery.headers,
-      publishedAt: publishedAt(delivery),
-      raw: delivery.value,
-    }
+    const id = messageId(delivery)
     for (let attempt = firstAttempt; ; attempt++) {
       if (ctx.signal.aborted) return delivery.release()
+      const message = new DeliveredMessage(id, ctx.topic, delivery.key, data, delivery.headers, attempt, delivery.value)
       try {
-        await runHandler({ ...base, attempt }, delivery)
+        await runHandler(message, delivery)
       } catch (error) {
         if (NonRetryableError.is(error)) {
           await deadLetter(delivery, 'non-retryable', error, attempt)
@@ -184,7 +228,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
           await deadLetter(delivery, 'max-attempts', error, attempt)
           return delivery.ack()
         }
-        ctx.logger.debug({ topic: ctx.topic, id: base.id, attempt, err: errorText(error) }, 'handler failed; retrying')
+        ctx.logger.debug({ topic: ctx.topic, id, attempt, err: errorText(error) }, 'handler failed; retrying')
         if (!(await sleep(backoffDelay(options.backoff, attempt), ctx.signal))) return delivery.release()
         continue
       }

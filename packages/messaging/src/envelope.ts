@@ -50,6 +50,18 @@ function encodeBody(data: unknown, contentType: string | undefined): { value: Ui
   return { value: Buffer.from(JSON.stringify(data) ?? 'null'), contentType: contentType ?? JSON_TYPE }
 }
 
+// toISOString costs more than the rest of the envelope: many messages share a millisecond.
+let lastTimeMs = 0
+let lastTimeText = ''
+function isoNow(): string {
+  const now = Date.now()
+  if (now !== lastTimeMs) {
+    lastTimeMs = now
+    lastTimeText = new Date(now).toISOString()
+  }
+  return lastTimeText
+}
+
 /** Builds the transport message: user headers first, then the CloudEvents attributes, which win. */
 export function encodeMessage(
   topic: string,
@@ -64,7 +76,7 @@ export function encodeMessage(
   headers[CE.source] = options.source ?? source
   headers[CE.type] = options.type ?? topic
   headers[CE.specversion] = '1.0'
-  headers[CE.time] = new Date().toISOString()
+  headers[CE.time] = isoNow()
   headers[CE.contentType] = body.contentType
   return { topic, key: options.key, headers, value: body.value }
 }
@@ -72,9 +84,15 @@ export function encodeMessage(
 /** JSON bodies are parsed; anything else is handed over as bytes. Throws on malformed JSON. */
 export function decodeBody(message: TransportMessage): unknown {
   const type = message.headers[CE.contentType]
-  if (type === undefined || type.includes('json')) return JSON.parse(Buffer.from(message.value).toString('utf8'))
-  if (type.startsWith('text/')) return Buffer.from(message.value).toString('utf8')
+  if (type === undefined || type.includes('json')) return JSON.parse(utf8(message.value))
+  if (type.startsWith('text/')) return utf8(message.value)
   return message.value
+}
+
+function utf8(bytes: Uint8Array): string {
+  // A view, not a copy: Buffer.from(uint8Array) would copy every body once more.
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return buffer.toString('utf8')
 }
 
 export function messageId(message: TransportMessage): string {

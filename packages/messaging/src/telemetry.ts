@@ -3,6 +3,7 @@ import {
   context,
   type Histogram,
   metrics,
+  ProxyTracerProvider,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -13,6 +14,16 @@ import {
 } from '@opentelemetry/api'
 
 const SCOPE = '@backplane/messaging'
+
+/**
+ * Whether an SDK is registered to record spans. Without one, a consumer span is only worth
+ * making when the message carries a trace to continue; skipping it saves several allocations
+ * per message on the fast path.
+ */
+export function tracerRegistered(): boolean {
+  const provider = trace.getTracerProvider()
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(SCOPE) !== undefined
+}
 
 const headerGetter: TextMapGetter<Record<string, string>> = {
   keys: (carrier) => Object.keys(carrier),
@@ -97,12 +108,28 @@ function durationHistograms() {
   return histograms
 }
 
+const metricAttributes = new WeakMap<MessagingAttributes, Record<string, string>>()
+
 export function recordDuration(
   operation: 'send' | 'process',
   seconds: number,
   a: MessagingAttributes,
   error?: unknown,
 ): void {
+  const h = durationHistograms()
+  let attributes: Record<string, string>
+  if (error === undefined) {
+    // One subscription records with the same attributes every time: build them once.
+    attributes = metricAttributes.get(a) ?? metricAttributesOf(operation, a)
+    metricAttributes.set(a, attributes)
+  } else {
+    attributes = { ...metricAttributesOf(operation, a), 'error.type': error instanceof Error ? error.name : 'error' }
+  }
+  h.operation.record(seconds, attributes)
+  if (operation === 'process') h.process.record(seconds, attributes)
+}
+
+function metricAttributesOf(operation: 'send' | 'process', a: MessagingAttributes): Record<string, string> {
   const attributes: Record<string, string> = {
     'messaging.system': a.system,
     'messaging.destination.name': a.destination,
@@ -110,8 +137,5 @@ export function recordDuration(
     'messaging.operation.type': operation,
   }
   if (a.group !== undefined) attributes['messaging.consumer.group.name'] = a.group
-  if (error !== undefined) attributes['error.type'] = error instanceof Error ? error.name : 'error'
-  const h = durationHistograms()
-  h.operation.record(seconds, attributes)
-  if (operation === 'process') h.process.record(seconds, attributes)
+  return attributes
 }

@@ -82,6 +82,41 @@ function topicOf(bus: Bus, topic: string): TopicLog {
   return log
 }
 
+/** One delivery; a class rather than closures, since the memory broker makes millions of them. */
+class MemoryDelivery implements TransportDelivery {
+  readonly topic: string
+  readonly key: string | undefined
+  readonly headers: Record<string, string>
+  readonly value: Uint8Array
+  private settled = false
+
+  constructor(
+    private readonly stored: Stored,
+    readonly redeliveries: number,
+    private readonly group: Group,
+  ) {
+    this.topic = stored.message.topic
+    this.key = stored.message.key
+    this.headers = stored.message.headers
+    this.value = stored.message.value
+  }
+
+  ack(): Promise<void> {
+    this.settled = true
+    return Promise.resolve()
+  }
+
+  release(): Promise<void> {
+    if (!this.settled) this.group.redeliver.push({ stored: this.stored, redeliveries: this.redeliveries + 1 })
+    this.settled = true
+    return Promise.resolve()
+  }
+
+  heartbeat(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
 export interface MemoryTransportOptions {
   /** Name of the in-process bus; brokers with the same name share topics. Default 'default'. */
   name?: string
@@ -171,39 +206,23 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
 
   function deliver(log: TopicLog, group: Group, member: Member, stored: Stored, redeliveries: number): void {
     member.inFlight++
-    let settled = false
-    const settle = (release: boolean) => {
-      if (settled) return Promise.resolve()
-      settled = true
-      if (release) group.redeliver.push({ stored, redeliveries: redeliveries + 1 })
-      return Promise.resolve()
-    }
-    const { message } = stored
-    const delivery: TransportDelivery = {
-      topic: message.topic,
-      key: message.key,
-      headers: message.headers,
-      value: message.value,
-      redeliveries,
-      ack: () => settle(false),
-      release: () => settle(true),
-      heartbeat: () => Promise.resolve(),
-    }
+    const delivery = new MemoryDelivery(stored, redeliveries, group)
     member.deliver(delivery).then(
-      () => done(),
+      () => done(log, group, member),
       () => {
         // The core settles every delivery; a rejection here is a bug upstream: keep the message.
-        void settle(true)
-        done()
+        void delivery.release()
+        done(log, group, member)
       },
     )
-    function done() {
-      member.inFlight--
-      if (member.inFlight === 0) member.idle?.()
-      pump(log, group)
-      if (group.redeliver.length > 0) schedule(log, group)
-      trim(log)
-    }
+  }
+
+  function done(log: TopicLog, group: Group, member: Member): void {
+    member.inFlight--
+    if (member.inFlight === 0) member.idle?.()
+    pump(log, group)
+    if (group.redeliver.length > 0) schedule(log, group)
+    trim(log)
   }
 
   return {

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest'
+import { backoffDelay, defaultBackoff } from '../src/backoff.js'
+import { decodeBody, encodeMessage } from '../src/envelope.js'
+import { createBroker, MessagingError } from '../src/index.js'
+import { createKeyedLimiter } from '../src/limiter.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('backoff', () => {
+  it('grows exponentially up to maxMs without jitter', () => {
+    const options = { initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 'none' as const }
+    expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(options, a))).toEqual([100, 200, 400, 800, 1000, 1000])
+  })
+  it('draws full jitter in [0, computed]', () => {
+    expect(backoffDelay(defaultBackoff, 3, () => 0)).toBe(0)
+    expect(backoffDelay(defaultBackoff, 3, () => 0.5)).toBe(200)
+    expect(backoffDelay(defaultBackoff, 3, () => 0.999)).toBeLessThanOrEqual(400)
+  })
+})
+
+describe('keyed limiter', () => {
+  it('runs at most `concurrency` tasks at once', async () => {
+    const limiter = createKeyedLimiter(2, false)
+    let running = 0
+    let max = 0
+    const task = async () => {
+      running++
+      max = Math.max(max, running)
+      await sleep(5)
+      running--
+    }
+    await Promise.all(Array.from({ length: 10 }, () => limiter.run(undefined, task)))
+    expect(max).toBe(2)
+    expect(limiter.active).toBe(0)
+    expect(limiter.waiting).toBe(0)
+  })
+
+  it('keeps one key in order and lets other keys pass a busy one', async () => {
+    const limiter = createKeyedLimiter(4, true)
+    const log: string[] = []
+    const task = (name: string, ms: number) => async () => {
+      log.push(`start ${name}`)
+      await sleep(ms)
+      log.push(`end ${name}`)
+    }
+    await Promise.all([
+      limiter.run('a', task('a1', 30)),
+      limiter.run('a', task('a2', 1)),
+      limiter.run('b', task('b1', 1)),
+      limiter.run(undefined, task('x', 1)),
+    ])
+    expect(log.indexOf('start a2')).toBeGreaterThan(log.indexOf('end a1'))
+    expect(log.indexOf('end b1')).toBeLessThan(log.indexOf('end a1'))
+    expect(log.indexOf('end x')).toBeLessThan(log.indexOf('end a1'))
+  })
+
+  it('passes results and errors through', async () => {
+    const limiter = createKeyedLimiter(1, true)
+    await expect(limiter.run('k', async () => 42)).resolves.toBe(42)
+    await expect(limiter.run('k', async () => Promise.reject(new Error('no')))).rejects.toThrow('no')
+    await expect(limiter.run('k', async () => 'after')).resolves.toBe('after')
+  })
+})
+
+describe('envelope', () => {
+  it('sets CloudEvents attributes over user headers and lowercases header names', () => {
+    const m = encodeMessage('orders.created', { id: 1 }, '//svc', {
+      headers: { Tenant: 't1', 'ce-id': 'spoofed' },
+      id: 'e-1',
+      key: 'k',
+    })
+    expect(m.headers).toMatchObject({
+      tenant: 't1',
+      'ce-id': 'e-1',
+      'ce-source': '//svc',
+      'ce-type': 'orders.created',
+      'ce-specversion': '1.0',
+      'content-type': 'application/json',
+    })
+    expect(new Date(m.headers['ce-time'] as string).getTime()).toBeGreaterThan(Date.now() - 5000)
+    expect(decodeBody(m)).toEqual({ id: 1 })
+  })
+
+  it('keeps bytes as bytes and text as text', () => {
+    const bytes = encodeMessage('t', new Uint8Array([1, 2]), 's')
+    expect(bytes.headers['content-type']).toBe('application/octet-stream')
+    expect(decodeBody(bytes)).toEqual(new Uint8Array([1, 2]))
+    const text = encodeMessage('t', 'hello', 's', { contentType: 'text/plain' })
+    expect(decodeBody(text)).toBe('hello')
+  })
+})
+
+describe('createBroker', () => {
+  it.each([
+    ['not a url', 'MESSAGING_INVALID_URL', /invalid broker URL "not a url": expected memory:\/\//],
+    ['redis://localhost:6379', 'MESSAGING_INVALID_URL', /unknown broker "redis".*expected memory, kafka or nats/],
+  ])('rejects %s', async (url, code, message) => {
+    const error = await createBroker(url).catch((e: unknown) => e)
+    expect(MessagingError.is(error)).toBe(true)
+    expect(error).toMatchObject({ code, message: expect.stringMatching(message) })
+  })
+
+  it('rejects unknown and malformed broker, publish and subscribe options with what was expected', async () => {
+    await expect(createBroker('memory://opts', { colour: 'red' } as never)).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+      message: expect.stringContaining('unknown option(s) "colour"'),
+    })
+    const broker = await createBroker('memory://opts')
+    await expect(broker.publish('t', 1, { key: 42 } as never)).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+      message: expect.stringContaining('key: '),
+    })
+    await expect(broker.subscribe('t', () => {}, { maxAttempts: 0 })).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+      message: expect.stringContaining('maxAttempts'),
+    })
+    await expect(broker.subscribe('t', 'not a function' as never)).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+    })
+    await broker.close()
+  })
+})
