@@ -3,7 +3,7 @@ import type { z } from 'zod'
 import { backoffDelay } from './backoff.js'
 import type { DedupeStore } from './dedupe.js'
 import { decodeBody, dedupeKey, type Message, messageId, publishedAt } from './envelope.js'
-import { NonRetryableError } from './errors.js'
+import { NonRetryableError, RetryAfterError } from './errors.js'
 import type { ResolvedSubscribeOptions } from './options.js'
 import { endSpan, extractContext, recordDuration, startProcessSpan, tracerRegistered } from './telemetry.js'
 import type { LoggerLike, Transport, TransportDelivery, TransportMessage } from './transport.js'
@@ -229,7 +229,8 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
           return delivery.ack()
         }
         ctx.logger.debug({ topic: ctx.topic, id, attempt, err: errorText(error) }, 'handler failed; retrying')
-        if (!(await sleep(backoffDelay(options.backoff, attempt), ctx.signal))) return delivery.release()
+        const delay = RetryAfterError.is(error) ? error.delayMs : backoffDelay(options.backoff, attempt)
+        if (!(await sleep(delay, ctx.signal))) return delivery.release()
         continue
       }
       if (key !== undefined && ctx.dedupe) await ctx.dedupe.store.add(key, ctx.dedupe.ttl)

@@ -47,3 +47,24 @@ export class NonRetryableError extends Error {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[nonRetryable] === true
   }
 }
+
+const retryAfter = Symbol.for('@backplane/messaging/RetryAfterError')
+
+/**
+ * Thrown by a handler that knows when to try again (a 429 or 503 with Retry-After): the next
+ * attempt waits `delayMs` instead of the backoff. It still counts against `maxAttempts`.
+ */
+export class RetryAfterError extends Error {
+  override readonly name = 'RetryAfterError'
+  readonly delayMs: number
+  readonly [retryAfter] = true
+
+  constructor(message: string, delayMs: number, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.delayMs = Math.max(0, delayMs)
+  }
+
+  static is(value: unknown): value is RetryAfterError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[retryAfter] === true
+  }
+}

@@ -6,7 +6,7 @@ export type { AdapterModule } from './create-broker.js'
 export { createBroker } from './create-broker.js'
 export { type DedupeStore, memoryDedupeStore } from './dedupe.js'
 export type { Message } from './envelope.js'
-export { MessagingError, type MessagingErrorCode, NonRetryableError } from './errors.js'
+export { MessagingError, type MessagingErrorCode, NonRetryableError, RetryAfterError } from './errors.js'
 export type { BrokerOptions, PublishOptions, SubscribeOptions } from './options.js'
 export { defineTopic, type Topic } from './topic.js'
 export type {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { backoffDelay, defaultBackoff } from '../src/backoff.js'
 import { decodeBody, encodeMessage } from '../src/envelope.js'
-import { createBroker, MessagingError } from '../src/index.js'
+import { createBroker, MessagingError, RetryAfterError } from '../src/index.js'
 import { createKeyedLimiter } from '../src/limiter.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -117,6 +117,28 @@ describe('createBroker', () => {
     await expect(broker.subscribe('t', 'not a function' as never)).rejects.toMatchObject({
       code: 'MESSAGING_INVALID_OPTIONS',
     })
+    await broker.close()
+  })
+})
+
+describe('RetryAfterError', () => {
+  it('waits the given delay instead of the backoff, and still counts attempts', async () => {
+    const broker = await createBroker('memory://retry-after')
+    const times: number[] = []
+    const sub = await broker.subscribe(
+      't',
+      (m) => {
+        times.push(Date.now())
+        if (m.attempt === 1) throw new RetryAfterError('busy', 150)
+      },
+      { maxAttempts: 3, backoff: { initialMs: 1, maxMs: 1, multiplier: 1, jitter: 'none' } },
+    )
+    await broker.publish('t', 1)
+    const deadline = Date.now() + 3000
+    while (times.length < 2 && Date.now() < deadline) await sleep(10)
+    expect(times).toHaveLength(2)
+    expect((times[1] as number) - (times[0] as number)).toBeGreaterThanOrEqual(140)
+    await sub.close()
     await broker.close()
   })
 })
