@@ -1,0 +1,344 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+import { ConfigError, messageOf } from './errors.js'
+import { diffFileAndEtcd, loadLayers, readPrefix, treeOf, writeValidated } from './etcd/admin.js'
+import { type Connection, connect } from './etcd/client.js'
+import { buildTree, keyToPath } from './etcd/keys.js'
+import { PrefixMirror } from './etcd/mirror.js'
+import type { ConfigLogger } from './logger.js'
+import { isSecretPath, isZodSchema, REDACTED, redact, schemaAt } from './schema.js'
+import { file } from './sources/file.js'
+import { type ConfigTree, diffTrees, getAt, splitPath } from './tree.js'
+
+const USAGE = `Usage:
+  backplane-config get [path]             the value at a dotted path in etcd (or the whole tree), as JSON
+  backplane-config put <path> <value>     write a value (text, or JSON for objects) after validating
+                                          the resulting configuration against --schema
+                                          (put a value that starts with - after --: put a.b -- -1)
+  backplane-config delete <path>          delete the key at path and every key under it (validated too)
+  backplane-config list                   every key under the prefix with its value
+  backplane-config watch                  print each change live (path: old -> new) until Ctrl-C
+  backplane-config diff <file>            compare a JSON/YAML file with what etcd holds
+
+Options:
+  --endpoints URLS  etcd endpoints, comma-separated (default: $ETCD_ENDPOINTS)
+  --prefix P        the app's key prefix, ending in /, e.g. /config/orders/ (default: $BACKPLANE_CONFIG_PREFIX)
+  --schema FILE     a JavaScript module exporting the app's zod schema: put and delete refuse
+                    what it rejects; every command decodes values and hides secret fields with it
+  --export NAME     the module's export holding the schema (default: "default", else its only zod export)
+  --file FILE       a file layered under etcd when validating, as the app loads it (repeatable)
+  --no-validate     put/delete without validating (the app rejects an invalid value anyway)
+  --show-secrets    print the values of secret fields
+  --json            machine-readable output (list, watch, diff)
+  --count N         watch: exit after N changes
+  --timeout MS      timeout of each etcd call (default 5000)
+  -h, --help        show this help
+
+Exit status: 0 success; 1 not found, rejected by the schema, or (diff) different; 2 bad usage or etcd unreachable.
+`
+
+const FLAGS = {
+  endpoints: { type: 'string' },
+  prefix: { type: 'string' },
+  schema: { type: 'string' },
+  export: { type: 'string' },
+  file: { type: 'string', multiple: true },
+  'no-validate': { type: 'boolean' },
+  'show-secrets': { type: 'boolean' },
+  json: { type: 'boolean' },
+  count: { type: 'string' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream
+  /** Read for ETCD_ENDPOINTS and BACKPLANE_CONFIG_PREFIX. Default: `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>
+  /** Ends `watch` (default: SIGINT/SIGTERM). */
+  signal?: AbortSignal
+}
+
+class UsageError extends Error {}
+
+interface Context {
+  io: CliIo
+  connection: Connection
+  prefix: string
+  timeoutMs: number
+  schema: z.ZodType | undefined
+  values: ReturnType<typeof parse>['values']
+}
+
+/** Runs `backplane-config` with `argv` (without node and script) and resolves to its exit status. */
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  let connection: Connection | undefined
+  try {
+    const { values, positionals } = parse(argv)
+    const [command, ...args] = positionals
+    if (values.help || command === undefined || command === 'help') {
+      io.stdout.write(USAGE)
+      return values.help || command === 'help' ? 0 : 2
+    }
+    if (!['get', 'put', 'delete', 'list', 'watch', 'diff'].includes(command))
+      throw new UsageError(`unknown command "${command}": expected get, put, delete, list, watch or diff`)
+    const env = io.env ?? process.env
+    const prefix = values.prefix ?? env.BACKPLANE_CONFIG_PREFIX
+    if (!prefix)
+      throw new UsageError('--prefix is required (e.g. --prefix /config/orders/), or set BACKPLANE_CONFIG_PREFIX')
+    if (!prefix.endsWith('/'))
+      throw new UsageError(`--prefix "${prefix}": expected a prefix ending in /, e.g. /config/orders/`)
+    const timeoutMs = positiveInt('--timeout', values.timeout) ?? 5_000
+    const schema = values.schema ? await loadSchema(values.schema, values.export) : undefined
+    const endpoints = values.endpoints ?? env.ETCD_ENDPOINTS
+    connection = await connect({ endpoints, timeoutMs }, 'backplane-config')
+    const ctx: Context = { io, connection, prefix, timeoutMs, schema, values }
+    switch (command) {
+      case 'get':
+        return await get(ctx, args)
+      case 'put':
+        return await write(ctx, args, 'put')
+      case 'delete':
+        return await write(ctx, args, 'delete')
+      case 'list':
+        return await list(ctx, args)
+      case 'watch':
+        return await watch(ctx, args)
+      default:
+        return await diff(ctx, args)
+    }
+  } catch (error) {
+    io.stderr.write(`backplane-config: ${messageOf(error)}\n`)
+    if (error instanceof UsageError) {
+      io.stderr.write('Run backplane-config --help for usage.\n')
+      return 2
+    }
+    if (ConfigError.is(error) && (error.code === 'CONFIG_INVALID' || error.message.startsWith('nothing to delete')))
+      return 1
+    return 2
+  } finally {
+    connection?.close()
+  }
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
+  } catch (error) {
+    throw new UsageError(messageOf(error))
+  }
+}
+
+function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} "${value}": expected a positive whole number`)
+  return n
+}
+
+function arity(args: string[], count: number, usage: string): void {
+  if (args.length !== count) throw new UsageError(`expected: backplane-config ${usage}`)
+}
+
+/** Imports the app's schema module and picks the zod schema in it. */
+async function loadSchema(path: string, exportName: string | undefined): Promise<z.ZodType> {
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>
+  } catch (error) {
+    throw new UsageError(`--schema ${path}: cannot import it: ${messageOf(error)}`)
+  }
+  if (exportName !== undefined) {
+    const picked = mod[exportName]
+    if (!isZodSchema(picked)) throw new UsageError(`--schema ${path}: export "${exportName}" is not a zod schema`)
+    return picked
+  }
+  if (isZodSchema(mod.default)) return mod.default
+  const schemas = Object.entries(mod).filter(([, v]) => isZodSchema(v))
+  if (schemas.length === 1) return schemas[0]?.[1] as z.ZodType
+  throw new UsageError(
+    `--schema ${path}: ${schemas.length === 0 ? 'exports no zod schema' : `exports several zod schemas (${schemas.map(([k]) => k).join(', ')}): pick one with --export NAME`}`,
+  )
+}
+
+const json = (value: unknown) => JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)
+
+/** Hides secret values (with a schema and without --show-secrets). */
+function shown(ctx: Context, path: readonly string[], value: unknown): unknown {
+  if (!ctx.schema || ctx.values['show-secrets'] || value === undefined) return value
+  return isSecretPath(ctx.schema, path) ? REDACTED : redact(schemaAt(ctx.schema, path), value)
+}
+
+async function get(ctx: Context, args: string[]): Promise<number> {
+  if (args.length > 1) throw new UsageError('expected: backplane-config get [path]')
+  const path = splitPath(args[0] ?? '')
+  const state = await readPrefix(ctx.connection.client, ctx.prefix, ctx.timeoutMs)
+  const value = getAt(treeOf(state, ctx.prefix, ctx.schema), path)
+  if (value === undefined) {
+    ctx.io.stderr.write(`backplane-config: no value at ${args[0]} under ${ctx.prefix}\n`)
+    return 1
+  }
+  ctx.io.stdout.write(`${json(shown(ctx, path, value))}\n`)
+  return 0
+}
+
+async function write(ctx: Context, args: string[], mode: 'put' | 'delete'): Promise<number> {
+  if (mode === 'put') arity(args, 2, 'put <path> <value>')
+  else arity(args, 1, 'delete <path>')
+  const path = splitPath(args[0] as string)
+  if (path.length === 0 || path.some((p) => p === '' || p.includes('/')))
+    throw new UsageError(`path "${args[0]}": expected a dotted path such as payment.timeoutMs`)
+  if (!ctx.schema && !ctx.values['no-validate'])
+    throw new UsageError(`${mode} validates against the app's schema: pass --schema FILE (or --no-validate to skip)`)
+  const layers = ctx.schema
+    ? await loadLayers(
+        (ctx.values.file ?? []).map((f) => file(f, { watch: false })),
+        ctx.schema,
+      )
+    : []
+  const result = await writeValidated(
+    {
+      client: ctx.connection.client,
+      prefix: ctx.prefix,
+      timeoutMs: ctx.timeoutMs,
+      schema: ctx.values['no-validate'] ? undefined : ctx.schema,
+      layers,
+    },
+    path,
+    mode === 'put' ? (args[1] as string) : undefined,
+  )
+  ctx.io.stdout.write(
+    mode === 'put'
+      ? `put ${result.key} (revision ${result.revision})\n`
+      : `deleted ${result.deleted} key(s) at ${result.key} (revision ${result.revision})\n`,
+  )
+  return 0
+}
+
+async function list(ctx: Context, args: string[]): Promise<number> {
+  arity(args, 0, 'list')
+  const state = await readPrefix(ctx.connection.client, ctx.prefix, ctx.timeoutMs)
+  const rows = [...state.kvs.keys()].sort().map((key) => {
+    const raw = state.kvs.get(key)?.value ?? ''
+    const secret = ctx.schema && !ctx.values['show-secrets'] && isSecretPath(ctx.schema, keyToPath(ctx.prefix, key))
+    return [key, secret ? REDACTED : raw] as const
+  })
+  if (ctx.values.json) ctx.io.stdout.write(`${json(Object.fromEntries(rows))}\n`)
+  else for (const [key, value] of rows) ctx.io.stdout.write(`${key} = ${value}\n`)
+  return 0
+}
+
+async function watch(ctx: Context, args: string[]): Promise<number> {
+  arity(args, 0, 'watch')
+  const limit = positiveInt('--count', ctx.values.count)
+  let printed = 0
+  const signal = ctx.io.signal ?? processSignal()
+  const done = new AbortController()
+  let tree: ConfigTree = {}
+  const mirror = new PrefixMirror(ctx.connection.client, ctx.prefix, {
+    timeoutMs: ctx.timeoutMs,
+    logger: stderrLogger(ctx.io.stderr),
+    onChange: (_keys, revision) => {
+      const next = buildTree(mirror.kvs, ctx.prefix, ctx.schema)
+      for (const change of diffTrees(tree, next)) {
+        if (limit !== undefined && printed >= limit) break
+        const path = change.path.join('.')
+        const prev = shown(ctx, change.path, change.prev)
+        const now = shown(ctx, change.path, change.next)
+        ctx.io.stdout.write(
+          ctx.values.json
+            ? `${JSON.stringify({ revision, path, prev, next: now })}\n`
+            : `rev ${revision}  ${path}: ${format(prev)} -> ${format(now)}\n`,
+        )
+        printed++
+      }
+      tree = next
+      if (limit !== undefined && printed >= limit) done.abort()
+    },
+    onStatus: (connected, error) =>
+      ctx.io.stderr.write(
+        connected
+          ? 'backplane-config: watching again\n'
+          : `backplane-config: connection lost (${messageOf(error)}), retrying\n`,
+      ),
+  })
+  await mirror.load()
+  tree = buildTree(mirror.kvs, ctx.prefix, ctx.schema)
+  ctx.io.stderr.write(
+    `backplane-config: watching ${ctx.prefix} from revision ${mirror.revision + 1} (Ctrl-C to stop)\n`,
+  )
+  mirror.start()
+  await new Promise<void>((resolveWait) => {
+    if (signal.aborted) return resolveWait()
+    signal.addEventListener('abort', () => resolveWait(), { once: true })
+    done.signal.addEventListener('abort', () => resolveWait(), { once: true })
+  })
+  await mirror.close()
+  return 0
+}
+
+/** Problems only (warn and error), one line each, on stderr. */
+function stderrLogger(stderr: NodeJS.WritableStream): ConfigLogger {
+  const line = (fields: Record<string, unknown>, message: string) => {
+    const err = typeof fields.err === 'string' ? `: ${fields.err}` : ''
+    stderr.write(`backplane-config: ${message}${err}\n`)
+  }
+  return { debug: () => {}, info: () => {}, warn: line, error: line }
+}
+
+const format = (value: unknown) =>
+  value === undefined ? '(none)' : JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))
+
+function processSignal(): AbortSignal {
+  const controller = new AbortController()
+  const stop = () => controller.abort()
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  return controller.signal
+}
+
+async function diff(ctx: Context, args: string[]): Promise<number> {
+  arity(args, 1, 'diff <file>')
+  const schema = ctx.schema
+  const [fileTree] = await loadLayers([file(args[0] as string, { watch: false })], schema ?? z.unknown())
+  const state = await readPrefix(ctx.connection.client, ctx.prefix, ctx.timeoutMs)
+  const etcdTree = treeOf(state, ctx.prefix, schema)
+  const diffs = diffFileAndEtcd(fileTree ?? {}, etcdTree, schema, ctx.values['show-secrets'] === true)
+  if (ctx.values.json) ctx.io.stdout.write(`${json(diffs)}\n`)
+  else if (diffs.length === 0) ctx.io.stdout.write(`${args[0]} and etcd ${ctx.prefix} hold the same values\n`)
+  else
+    for (const d of diffs) {
+      const line =
+        d.kind === 'file-only'
+          ? `- ${d.path}: ${format(d.file)}  (only in the file)`
+          : d.kind === 'etcd-only'
+            ? `+ ${d.path}: ${format(d.etcd)}  (only in etcd)`
+            : `~ ${d.path}: ${format(d.file)} (file) -> ${format(d.etcd)} (etcd)`
+      ctx.io.stdout.write(`${line}\n`)
+    }
+  return diffs.length === 0 ? 0 : 1
+}
+
+function isEntry(): boolean {
+  const script = process.argv[1]
+  if (script === undefined) return false
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href
+  } catch {
+    return false
+  }
+}
+
+if (isEntry()) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code
+  })
+}

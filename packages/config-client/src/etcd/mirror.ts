@@ -1,0 +1,232 @@
+/**
+ * A local copy of every key under an etcd prefix, kept equal to etcd: list at a revision, watch from
+ * the next one, resume after a disconnect from the last revision seen, and re-list (then watch
+ * again) when etcd cancels the watch, e.g. because that revision was compacted meanwhile.
+ *
+ * etcd3's own reconnect is not used: it drops a watcher for good on a compaction cancel, resumes
+ * from the revision in the `created` header (which can skip events still being replayed), and its
+ * `create()` never settles while etcd is down. Each attempt here is one watcher with a timeout; a
+ * broken one is cancelled and replaced.
+ */
+import type { Etcd3, IWatchResponse, Watcher } from 'etcd3'
+import { ConfigError, messageOf } from '../errors.js'
+import { type ConfigLogger, safeLog } from '../logger.js'
+import { Backoff, sleep, withTimeout } from '../timing.js'
+
+export interface MirrorOptions {
+  timeoutMs: number
+  minRetryMs?: number
+  maxRetryMs?: number
+  logger: ConfigLogger
+  /** Keys that changed (added, updated or removed) and the revision the copy now reflects. */
+  onChange(keys: string[], revision: number, reason: 'watch' | 'resync'): void
+  /** The watch is (re)connected, or lost. */
+  onStatus?(connected: boolean, error?: unknown): void
+}
+
+type Outcome = { kind: 'canceled' | 'disconnected' | 'timeout' | 'closed'; error?: unknown }
+
+export class PrefixMirror {
+  /** key → value (utf8), as of `revision`. */
+  kvs = new Map<string, string>()
+  /** The store revision the copy reflects: the list's revision, then the last event's. */
+  revision = 0
+  readonly #client: Etcd3
+  readonly #prefix: string
+  readonly #opts: MirrorOptions
+  readonly #abort = new AbortController()
+  #stopCurrent: (() => void) | undefined
+  #running: Promise<void> | undefined
+  // In touch as of the list; a watch that then fails to connect (or breaks) makes it false.
+  #connected = true
+
+  constructor(client: Etcd3, prefix: string, options: MirrorOptions) {
+    this.#client = client
+    this.#prefix = prefix
+    this.#opts = options
+  }
+
+  /** Lists the prefix (with a timeout) and replaces the copy; returns the keys that differ from before. */
+  async load(): Promise<string[]> {
+    const res = await withTimeout(
+      this.#client
+        .getAll()
+        .prefix(this.#prefix)
+        .options({ deadline: Date.now() + this.#opts.timeoutMs })
+        .exec(),
+      this.#opts.timeoutMs,
+      `etcd (listing ${this.#prefix})`,
+    )
+    const next = new Map<string, string>()
+    for (const kv of res.kvs) next.set(kv.key.toString(), kv.value.toString())
+    const changed = new Set<string>()
+    for (const [key, value] of next) if (this.kvs.get(key) !== value) changed.add(key)
+    for (const key of this.kvs.keys()) if (!next.has(key)) changed.add(key)
+    this.kvs = next
+    this.revision = Number(res.header.revision)
+    return [...changed]
+  }
+
+  /** Starts watching from `revision + 1`; runs until `close()`. Never throws: problems go to onStatus and the log. */
+  start(): void {
+    this.#running ??= this.#run()
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort()
+    this.#stopCurrent?.()
+    await this.#running
+  }
+
+  get connected(): boolean {
+    return this.#connected
+  }
+
+  async #run(): Promise<void> {
+    const backoff = new Backoff(this.#opts.minRetryMs ?? 100, this.#opts.maxRetryMs ?? 10_000)
+    let delay = 0
+    while (!this.#abort.signal.aborted) {
+      if (delay > 0) await sleep(delay, this.#abort.signal)
+      if (this.#abort.signal.aborted) return
+      const wasConnected = this.#connected
+      const outcome = await this.#watchOnce(() => backoff.reset())
+      if (outcome.kind === 'closed' || this.#abort.signal.aborted) return
+      if (outcome.kind === 'canceled') {
+        // etcd refused our start revision (compacted) or dropped the watch: the events in between
+        // are gone, so compare a fresh list with the copy instead, then watch from its revision.
+        safeLog(
+          this.#opts.logger,
+          'warn',
+          { prefix: this.#prefix, revision: this.revision, err: messageOf(outcome.error) },
+          'etcd cancelled the watch (revision compacted?): re-listing the prefix',
+        )
+        try {
+          await this.#resync()
+          delay = 0
+          continue
+        } catch (error) {
+          outcome.error = error
+        }
+      }
+      this.#setConnected(false, outcome.error)
+      // Right after losing a healthy watch, try again at once: most cuts are a single connection.
+      delay = wasConnected ? 0 : backoff.next()
+      safeLog(
+        this.#opts.logger,
+        'debug',
+        { prefix: this.#prefix, kind: outcome.kind, err: messageOf(outcome.error), retryInMs: delay },
+        'etcd watch lost',
+      )
+    }
+  }
+
+  async #resync(): Promise<void> {
+    const changed = await this.load()
+    if (changed.length > 0) this.#emitChange(changed, 'resync')
+  }
+
+  /** One watcher, from `revision + 1`, until it breaks; resolves with why. */
+  #watchOnce(onConnected: () => void): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      let watcher: Watcher
+      try {
+        watcher = this.#client
+          .watch()
+          .prefix(this.#prefix)
+          .startRevision(String(this.revision + 1))
+          .watcher()
+      } catch (error) {
+        resolve({ kind: 'disconnected', error })
+        return
+      }
+      let done = false
+      const finish = (outcome: Outcome, cancel: boolean) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        this.#stopCurrent = undefined
+        // Unregister the etcd3 watcher, or it would reconnect on its own from its own idea of the
+        // revision. Not after etcd cancelled it (etcd3 already dropped it, and a second cancel
+        // would get an answer etcd3 cannot route, which it throws from a stream handler). Nobody
+        // awaits it: while connected it waits for etcd. The listeners stay, because a late
+        // `error` without a listener would throw.
+        if (cancel) void watcher.cancel().catch(() => {})
+        resolve(outcome)
+      }
+      // create() would never settle while etcd is down: the timeout stands in.
+      const timer = setTimeout(
+        () =>
+          finish(
+            {
+              kind: 'timeout',
+              error: new ConfigError(
+                'CONFIG_TIMEOUT',
+                `etcd (watching ${this.#prefix}) did not answer within ${this.#opts.timeoutMs} ms`,
+              ),
+            },
+            true,
+          ),
+        this.#opts.timeoutMs,
+      )
+      this.#stopCurrent = () => finish({ kind: 'closed' }, true)
+      watcher.on('connected', (res: IWatchResponse) => {
+        if (done) return
+        clearTimeout(timer)
+        // A store revision lower than ours means etcd lost its data (a new cluster): start over.
+        if (Number(res.header.revision) < this.revision) {
+          finish({ kind: 'canceled', error: new Error(`etcd's revision ${res.header.revision} is behind ours`) }, true)
+          return
+        }
+        onConnected()
+        this.#setConnected(true)
+      })
+      watcher.on('data', (res: IWatchResponse) => {
+        if (!done) this.#apply(res)
+      })
+      // etcd3 emits `disconnected` twice per reconnect: finish() acts on the first only.
+      watcher.on('disconnected', (error: unknown) => finish({ kind: 'disconnected', error }, true))
+      watcher.on('error', (error: unknown) => finish({ kind: 'canceled', error }, false))
+      watcher.on('end', () => finish({ kind: 'disconnected', error: new Error('the watch stream ended') }, false))
+    })
+  }
+
+  #apply(res: IWatchResponse): void {
+    const before = this.revision
+    const changed = new Set<string>()
+    let revision = before
+    for (const event of res.events) {
+      const rev = Number(event.kv.mod_revision)
+      if (rev <= before) continue // already in the copy
+      const key = event.kv.key.toString()
+      if (event.type === 'Put') this.kvs.set(key, event.kv.value.toString())
+      else this.kvs.delete(key)
+      changed.add(key)
+      if (rev > revision) revision = rev
+    }
+    // A response without events is a progress notification: everything up to its revision was
+    // sent. With events, the header may be ahead of events still to come (etcd sends catch-up in
+    // batches with the current revision), so only the events' own revisions count.
+    if (res.events.length === 0 && !res.created) revision = Math.max(revision, Number(res.header.revision))
+    this.revision = revision
+    if (changed.size > 0) this.#emitChange([...changed], 'watch')
+  }
+
+  // Called from etcd3's stream handlers, which rethrow asynchronously (crashing the process).
+  #emitChange(keys: string[], reason: 'watch' | 'resync'): void {
+    try {
+      this.#opts.onChange(keys, this.revision, reason)
+    } catch (error) {
+      safeLog(this.#opts.logger, 'error', { prefix: this.#prefix, err: messageOf(error) }, 'etcd change handler threw')
+    }
+  }
+
+  #setConnected(connected: boolean, error?: unknown): void {
+    if (this.#connected === connected) return
+    this.#connected = connected
+    try {
+      this.#opts.onStatus?.(connected, error)
+    } catch (err) {
+      safeLog(this.#opts.logger, 'error', { err: messageOf(err) }, 'etcd status handler threw')
+    }
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * Service registry on etcd: an instance keeps a key alive with a lease (it disappears within `ttl`
+ * seconds of the process dying), and `discover` mirrors the live instances of a service.
+ */
+import type { Lease } from 'etcd3'
+import { z } from 'zod'
+import { GuardedEmitter } from '../emitter.js'
+import { ConfigError, messageOf } from '../errors.js'
+import { type ConfigLogger, isLogger, safeLog, silentLogger } from '../logger.js'
+import { parseOptions } from '../options.js'
+import { Backoff, sleep, withTimeout } from '../timing.js'
+import { deepEqual } from '../tree.js'
+import { type Connection, connect, connectionShape } from './client.js'
+import { PrefixMirror } from './mirror.js'
+
+const namePart = z
+  .string()
+  .min(1)
+  .regex(/^[^/]*$/, 'must not contain "/"')
+
+const registryPrefix = z
+  .string()
+  .min(1)
+  .refine((p) => p.endsWith('/'), { error: "expected a prefix ending in '/', e.g. '/services/'" })
+  .default('/services/')
+
+const logger = z.custom<ConfigLogger>(isLogger, { error: 'expected a pino-like logger' }).optional()
+
+const registerOptionsSchema = z.strictObject({
+  ...connectionShape,
+  /** Service name: instances of one service are listed together. */
+  service: namePart,
+  /** This instance's id, unique within the service (e.g. hostname-pid). */
+  instance: namePart,
+  /** Where to reach it, e.g. `http://10.0.0.5:8080`. */
+  address: z.string().min(1),
+  /** Lease time to live in seconds: the key disappears this long after the process stops renewing it. */
+  ttl: z.number().int().min(1).default(10),
+  /** Free-form data published with the instance (version, zone, weight, ...). */
+  metadata: z.record(z.string(), z.unknown()).default({}),
+  /** Key prefix of the registry. */
+  prefix: registryPrefix,
+  logger,
+})
+
+export type RegisterOptions = z.input<typeof registerOptionsSchema>
+
+/** A registered instance, as stored in etcd and returned by discover(). */
+export interface ServiceInstance {
+  readonly service: string
+  readonly instance: string
+  readonly address: string
+  readonly metadata: Readonly<Record<string, unknown>>
+  readonly registeredAt: string
+}
+
+export interface RegistrationEvents {
+  /** The key is (again) in etcd: after the first registration and after each re-registration. */
+  registered: (instance: ServiceInstance) => void
+  /** The lease was lost (etcd unreachable for longer than ttl): re-registering in the background. */
+  lost: (error: ConfigError) => void
+  error: (error: ConfigError) => void
+}
+
+export interface Registration {
+  /** The etcd key of this instance. */
+  readonly key: string
+  readonly instance: ServiceInstance
+  /** Whether the key is currently believed to be alive in etcd. */
+  readonly registered: boolean
+  on<E extends keyof RegistrationEvents>(event: E, listener: RegistrationEvents[E]): this
+  off<E extends keyof RegistrationEvents>(event: E, listener?: RegistrationEvents[E]): this
+  /** Revokes the lease (the key disappears at once) and stops renewing. */
+  close(): Promise<void>
+}
+
+/**
+ * Registers this instance under `<prefix><service>/<instance>` with a lease renewed automatically.
+ * Resolves once the key is written; rejects with a ConfigError when etcd does not answer within
+ * `timeoutMs`. If the lease is lost later (etcd down longer than `ttl`), it registers again as soon
+ * as etcd answers.
+ */
+export async function register(options: RegisterOptions): Promise<Registration> {
+  const opts = parseOptions(registerOptionsSchema, options, 'register')
+  const log = opts.logger ?? silentLogger
+  const connection = await connect(opts, 'register')
+  const key = `${opts.prefix}${opts.service}/${opts.instance}`
+  const instance: ServiceInstance = Object.freeze({
+    service: opts.service,
+    instance: opts.instance,
+    address: opts.address,
+    metadata: Object.freeze({ ...opts.metadata }),
+    registeredAt: new Date().toISOString(),
+  })
+  const registration = new LeasedRegistration(connection, key, instance, opts.ttl, opts.timeoutMs, log)
+  try {
+    await registration.grantAndPut()
+  } catch (error) {
+    connection.close()
+    throw error
+  }
+  return registration
+}
+
+class LeasedRegistration extends GuardedEmitter<RegistrationEvents> implements Registration {
+  #lease: Lease | undefined
+  #registered = false
+  #closed = false
+  readonly #abort = new AbortController()
+
+  constructor(
+    private readonly connection: Connection,
+    readonly key: string,
+    readonly instance: ServiceInstance,
+    private readonly ttl: number,
+    private readonly timeoutMs: number,
+    private readonly log: ConfigLogger,
+  ) {
+    super((error, event) => safeLog(log, 'error', { event, err: messageOf(error) }, 'registry listener threw'))
+  }
+
+  get registered(): boolean {
+    return this.#registered
+  }
+
+  async grantAndPut(): Promise<void> {
+    const lease = this.connection.client.lease(this.ttl, { autoKeepAlive: true })
+    lease.on('lost', (error) => this.#onLost(lease, error))
+    lease.on('keepaliveFailed', (error) =>
+      safeLog(this.log, 'debug', { key: this.key, err: messageOf(error) }, 'lease keep-alive failed (retrying)'),
+    )
+    try {
+      await withTimeout(lease.grant(), this.timeoutMs, `etcd (granting a lease for ${this.key})`)
+      await withTimeout(
+        lease.put(this.key).value(JSON.stringify(this.instance)).exec(),
+        this.timeoutMs,
+        `etcd (registering ${this.key})`,
+      )
+    } catch (error) {
+      // revoke() stops the lease's keep-alive at once, whether or not etcd answers.
+      void lease.revoke().catch(() => {})
+      throw ConfigError.is(error)
+        ? error
+        : new ConfigError('CONFIG_TIMEOUT', `cannot register ${this.key}: ${messageOf(error)}`, { cause: error })
+    }
+    this.#lease = lease
+    this.#registered = true
+    this.emitSafely('registered', this.instance)
+  }
+
+  #onLost(lease: Lease, error: unknown): void {
+    if (this.#closed || lease !== this.#lease) return
+    this.#registered = false
+    const wrapped = new ConfigError(
+      'CONFIG_TIMEOUT',
+      `lease of ${this.key} lost (${messageOf(error)}): registering again when etcd answers`,
+      { cause: error },
+    )
+    safeLog(this.log, 'warn', { key: this.key, err: messageOf(error) }, 'service registration lost: re-registering')
+    this.emitSafely('lost', wrapped)
+    void this.#reregister()
+  }
+
+  async #reregister(): Promise<void> {
+    const backoff = new Backoff(200, 10_000)
+    while (!this.#closed) {
+      try {
+        await this.grantAndPut()
+        safeLog(this.log, 'info', { key: this.key }, 'service registered again')
+        return
+      } catch (error) {
+        safeLog(this.log, 'debug', { key: this.key, err: messageOf(error) }, 're-registration failed')
+        await sleep(backoff.next(), this.#abort.signal)
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#abort.abort()
+    const lease = this.#lease
+    this.#registered = false
+    try {
+      if (lease) await withTimeout(lease.revoke(), this.timeoutMs, `etcd (revoking the lease of ${this.key})`)
+    } catch (error) {
+      // etcd is down: the key will expire with its lease anyway.
+      safeLog(this.log, 'warn', { key: this.key, err: messageOf(error) }, 'could not revoke the lease; it will expire')
+    } finally {
+      this.connection.close()
+      this.removeAllListeners()
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Discovery
+
+const discoverOptionsSchema = z.strictObject({
+  ...connectionShape,
+  prefix: registryPrefix,
+  logger,
+})
+
+export type DiscoverOptions = z.input<typeof discoverOptionsSchema>
+
+export interface DiscoveryEvents {
+  /** The set of instances changed; `instances` is the new list. */
+  change: (event: {
+    instances: readonly ServiceInstance[]
+    added: readonly ServiceInstance[]
+    removed: readonly ServiceInstance[]
+  }) => void
+  error: (error: ConfigError) => void
+}
+
+export interface Discovery {
+  readonly service: string
+  /** The live instances, sorted by instance id. */
+  instances(): readonly ServiceInstance[]
+  on<E extends keyof DiscoveryEvents>(event: E, listener: DiscoveryEvents[E]): this
+  off<E extends keyof DiscoveryEvents>(event: E, listener?: DiscoveryEvents[E]): this
+  close(): Promise<void>
+}
+
+/**
+ * The live instances of `service`, kept current by a watch with the same guarantees as the config
+ * source (resume after disconnects, re-list after compaction). Rejects when etcd does not answer
+ * within `timeoutMs`.
+ */
+export async function discover(service: string, options: DiscoverOptions = {}): Promise<Discovery> {
+  const name = parseOptions(z.object({ service: namePart }), { service }, 'discover').service
+  const opts = parseOptions(discoverOptionsSchema, options, 'discover')
+  const connection = await connect(opts, 'discover')
+  const discovery = new WatchedDiscovery(
+    name,
+    `${opts.prefix}${name}/`,
+    connection,
+    opts.timeoutMs,
+    opts.logger ?? silentLogger,
+  )
+  try {
+    await discovery.start()
+  } catch (error) {
+    connection.close()
+    throw error
+  }
+  return discovery
+}
+
+class WatchedDiscovery extends GuardedEmitter<DiscoveryEvents> implements Discovery {
+  readonly #mirror: PrefixMirror
+  #instances: readonly ServiceInstance[] = []
+
+  constructor(
+    readonly service: string,
+    prefix: string,
+    private readonly connection: Connection,
+    timeoutMs: number,
+    private readonly log: ConfigLogger,
+  ) {
+    super((error, event) => safeLog(log, 'error', { event, err: messageOf(error) }, 'discovery listener threw'))
+    this.#mirror = new PrefixMirror(connection.client, prefix, {
+      timeoutMs,
+      logger: log,
+      onChange: () => this.#refresh(),
+    })
+  }
+
+  async start(): Promise<void> {
+    await this.#mirror.load()
+    this.#instances = this.#parse()
+    this.#mirror.start()
+  }
+
+  instances(): readonly ServiceInstance[] {
+    return this.#instances
+  }
+
+  #refresh(): void {
+    const prev = this.#instances
+    const next = this.#parse()
+    const added = next.filter((n) => !prev.some((p) => deepEqual(p, n)))
+    const removed = prev.filter((p) => !next.some((n) => deepEqual(p, n)))
+    this.#instances = next
+    if (added.length > 0 || removed.length > 0) this.emitSafely('change', { instances: next, added, removed })
+  }
+
+  #parse(): readonly ServiceInstance[] {
+    const out: ServiceInstance[] = []
+    for (const [key, value] of this.#mirror.kvs) {
+      try {
+        const parsed = JSON.parse(value) as ServiceInstance
+        if (typeof parsed?.address === 'string' && typeof parsed.instance === 'string') out.push(Object.freeze(parsed))
+        else throw new Error('not a registration')
+      } catch (error) {
+        const wrapped = new ConfigError(
+          'CONFIG_SOURCE_FAILED',
+          `${key} does not hold a service registration: skipped`,
+          {
+            keys: [key],
+            cause: error,
+          },
+        )
+        safeLog(this.log, 'warn', { key }, wrapped.message)
+        this.emitSafely('error', wrapped)
+      }
+    }
+    return Object.freeze(out.sort((a, b) => a.instance.localeCompare(b.instance)))
+  }
+
+  async close(): Promise<void> {
+    await this.#mirror.close()
+    this.connection.close()
+    this.removeAllListeners()
+  }
+}

@@ -1,0 +1,67 @@
+import type { z } from 'zod'
+import type { ConfigLogger } from '../logger.js'
+import type { ConfigTree } from '../tree.js'
+
+/** What a source reports with a change, besides its new tree. */
+export interface SourceChangeInfo {
+  /** The source's own keys that changed: etcd keys, a file path, ... (for events and errors). */
+  keys?: readonly string[]
+  /** The source's revision after the change (etcd's store revision). */
+  revision?: number
+}
+
+/** Stops a watch. */
+export type Unwatch = () => void | Promise<void>
+
+/** Handed to a source's `load` and `watch`. */
+export interface SourceContext {
+  /** The app's schema: sources that read strings (env, etcd) coerce them to the type at each path. */
+  readonly schema: z.ZodType
+  readonly logger: ConfigLogger
+  /** Report a problem that does not stop the source (a file that no longer parses): an `error` event. */
+  reportError(error: unknown): void
+  /**
+   * Tell whether the source is currently in touch with its backend. While any source is not,
+   * `config.stale` is true (a `stale` event marks each transition).
+   */
+  setAvailable(available: boolean, reason?: unknown): void
+  /** Aborted when the config is closed. */
+  readonly signal: AbortSignal
+}
+
+/**
+ * A place configuration comes from. `load` returns the source's whole tree (a plain object whose
+ * paths are configuration paths); `watch`, when present, calls `onChange` with the whole new tree
+ * each time it changes. Built-in: `file()`, `env()`, `memory()` and, from
+ * `@backplane/config-client/etcd`, `etcd()`. For config kept elsewhere, write one:
+ *
+ * ```ts
+ * const vault: ConfigSource = {
+ *   name: 'vault',
+ *   load: async () => ({ db: { password: await readSecret('db') } }),
+ *   watch(onChange) {
+ *     const timer = setInterval(async () => onChange({ db: { password: await readSecret('db') } }), 60_000)
+ *     return () => clearInterval(timer)
+ *   },
+ * }
+ * ```
+ *
+ * `load` rejecting (or not answering within `startTimeout`) at start counts as the source being
+ * unavailable: the config starts from the snapshot and `load` is retried until it answers.
+ * Throw a ConfigError with code `CONFIG_SOURCE_FAILED` instead to fail the start for good.
+ */
+export interface ConfigSource {
+  /** Shown in events, errors and logs, and the source's entry in the snapshot; unique per config. */
+  readonly name?: string
+  load(context: SourceContext): ConfigTree | Promise<ConfigTree>
+  watch?(
+    onChange: (tree: ConfigTree, info?: SourceChangeInfo) => void,
+    context: SourceContext,
+  ): Unwatch | undefined | Promise<Unwatch | undefined>
+  /** The source's own key for a configuration path (`/config/orders/payment/timeoutMs`), for errors. */
+  keyOf?(path: readonly string[]): string | undefined
+  /** The source's revision after `load` (etcd's store revision), shown as `config.revision`. */
+  readonly revision?: number | undefined
+  /** Frees what the source holds (clients, file watchers); called by `config.close()`. */
+  close?(): void | Promise<void>
+}

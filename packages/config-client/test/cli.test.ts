@@ -1,0 +1,189 @@
+/** backplane-config against the shared etcd, each test under its own prefix. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { Etcd3 } from 'etcd3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main } from '../src/cli.js'
+import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
+
+const endpoints = requireEtcd()
+const schema = fileURLToPath(new URL('./fixtures/app-schema.mjs', import.meta.url))
+let client: Etcd3
+let dir: string
+beforeAll(() => {
+  client = new Etcd3({ hosts: endpoints })
+  dir = mkdtempSync(join(tmpdir(), 'config-client-cli-'))
+})
+afterAll(async () => {
+  await client.delete().prefix('/test/config-client/').exec()
+  client.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function capture() {
+  const chunks: string[] = []
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      chunks.push(String(chunk))
+      callback()
+    },
+  })
+  return Object.assign(stream, { text: () => chunks.join('') })
+}
+
+async function run(argv: string[], signal?: AbortSignal) {
+  const stdout = capture()
+  const stderr = capture()
+  const code = await main(argv, { stdout, stderr, env: { ETCD_ENDPOINTS: endpoints }, ...(signal ? { signal } : {}) })
+  return { code, stdout: stdout.text(), stderr: stderr.text() }
+}
+
+describe('backplane-config', () => {
+  it('--help prints the usage', async () => {
+    const { code, stdout } = await run(['--help'])
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^Usage:\n {2}backplane-config get \[path\]/)
+    expect((await run([])).code).toBe(2)
+    const bad = await run(['frobnicate', '--prefix', '/x/'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('unknown command "frobnicate"')
+  })
+
+  it('put validates against the schema module before writing; get reads back; an invalid put writes nothing', async () => {
+    const prefix = uniquePrefix('cli-put')
+    const noSchema = await run(['put', 'payment.timeoutMs', '100', '--prefix', prefix])
+    expect(noSchema.code).toBe(2)
+    expect(noSchema.stderr).toContain('pass --schema FILE')
+
+    // payment.provider is required: a put that leaves it missing is refused.
+    const incomplete = await run(['put', 'payment.timeoutMs', '100', '--prefix', prefix, '--schema', schema])
+    expect(incomplete.code).toBe(1)
+    expect(incomplete.stderr).toContain('refusing to write: the result would not satisfy the schema: payment.provider:')
+    expect(await client.getAll().prefix(prefix).keys()).toEqual([])
+
+    // With a file layered under etcd that supplies it, the same put is fine.
+    const yaml = join(dir, 'base.yaml')
+    writeFileSync(yaml, 'payment:\n  provider: stripe\n')
+    const ok = await run(['put', 'payment.timeoutMs', '100', '--prefix', prefix, '--schema', schema, '--file', yaml])
+    expect(ok.stderr).toBe('')
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toMatch(new RegExp(`^put ${prefix}payment/timeoutMs \\(revision \\d+\\)\\n$`))
+    expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
+
+    const bad = await run([
+      'put',
+      '--prefix',
+      prefix,
+      '--schema',
+      schema,
+      '--file',
+      yaml,
+      'payment.timeoutMs',
+      '--',
+      '-1',
+    ])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('payment.timeoutMs: Too small: expected number to be >0')
+    expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
+
+    const obj = await run([
+      'put',
+      'payment',
+      '{"provider":"adyen","apiKey":"sk-secret-1"}',
+      '--prefix',
+      prefix,
+      '--schema',
+      schema,
+    ])
+    expect(obj.code).toBe(0)
+    const got = await run(['get', 'payment', '--prefix', prefix, '--schema', schema])
+    expect(JSON.parse(got.stdout)).toEqual({ provider: 'adyen', apiKey: '[redacted]', timeoutMs: 100 })
+    const shown = await run(['get', 'payment.apiKey', '--prefix', prefix, '--schema', schema, '--show-secrets'])
+    expect(JSON.parse(shown.stdout)).toBe('sk-secret-1')
+    const missing = await run(['get', 'payment.nothing', '--prefix', prefix])
+    expect(missing.code).toBe(1)
+  })
+
+  it('list and delete (validated too)', async () => {
+    const prefix = uniquePrefix('cli-list')
+    await client.put(`${prefix}payment/provider`).value('stripe')
+    await client.put(`${prefix}payment/apiKey`).value('sk-secret-2')
+    await client.put(`${prefix}service`).value('orders-eu')
+    const listed = await run(['list', '--prefix', prefix, '--schema', schema])
+    expect(listed.stdout).toBe(
+      `${prefix}payment/apiKey = [redacted]\n${prefix}payment/provider = stripe\n${prefix}service = orders-eu\n`,
+    )
+    const asJson = await run(['list', '--prefix', prefix, '--json'])
+    expect(JSON.parse(asJson.stdout)).toEqual({
+      [`${prefix}payment/apiKey`]: 'sk-secret-2',
+      [`${prefix}payment/provider`]: 'stripe',
+      [`${prefix}service`]: 'orders-eu',
+    })
+
+    const refused = await run(['delete', 'payment', '--prefix', prefix, '--schema', schema])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('payment.provider')
+    const deleted = await run(['delete', 'service', '--prefix', prefix, '--schema', schema])
+    expect(deleted.stdout).toMatch(/^deleted 1 key\(s\) at /)
+    expect(await client.getAll().prefix(prefix).keys()).toEqual([
+      `${prefix}payment/apiKey`,
+      `${prefix}payment/provider`,
+    ])
+    const forced = await run(['delete', 'payment', '--prefix', prefix, '--no-validate'])
+    expect(forced.stdout).toMatch(/^deleted 2 key\(s\)/)
+    expect(await client.getAll().prefix(prefix).keys()).toEqual([])
+  })
+
+  it('diff compares a file with etcd', async () => {
+    const prefix = uniquePrefix('cli-diff')
+    await client.put(`${prefix}payment/provider`).value('adyen')
+    await client.put(`${prefix}payment/timeoutMs`).value('100')
+    await client.put(`${prefix}service`).value('orders')
+    const yaml = join(dir, 'diff.yaml')
+    writeFileSync(yaml, 'service: orders\npayment:\n  provider: stripe\n  apiKey: sk-file\n')
+    const result = await run(['diff', yaml, '--prefix', prefix, '--schema', schema])
+    expect(result.code).toBe(1)
+    expect(result.stdout.split('\n').filter(Boolean).sort()).toEqual([
+      '+ payment.timeoutMs: 100  (only in etcd)',
+      '- payment.apiKey: "[redacted]"  (only in the file)',
+      '~ payment.provider: "stripe" (file) -> "adyen" (etcd)',
+    ])
+    writeFileSync(yaml, 'service: orders\npayment:\n  provider: adyen\n  timeoutMs: 100\n')
+    const same = await run(['diff', yaml, '--prefix', prefix, '--schema', schema])
+    expect(same.code).toBe(0)
+    expect(same.stdout).toContain('hold the same values')
+  })
+
+  it('watch prints changes live', async () => {
+    const prefix = uniquePrefix('cli-watch')
+    await client.put(`${prefix}payment/timeoutMs`).value('100')
+    const stop = new AbortController()
+    const watching = run(['watch', '--prefix', prefix, '--schema', schema, '--count', '3'], stop.signal)
+    // The watch starts after the list: keep writing until it has seen three changes.
+    let n = 0
+    const writer = setInterval(() => {
+      n++
+      void client
+        .put(`${prefix}payment/timeoutMs`)
+        .value(String(100 + n))
+        .exec() // a builder only runs when exec()/then() is called
+    }, 50)
+    try {
+      const result = await Promise.race([
+        watching,
+        waitFor(() => false, 'watch to print three changes', 10_000).then(() => undefined),
+      ])
+      expect(result?.code).toBe(0)
+      const lines = result?.stdout.trim().split('\n') ?? []
+      expect(lines).toHaveLength(3)
+      expect(lines[0]).toMatch(/^rev \d+ {2}payment\.timeoutMs: 10\d -> 10\d$/)
+      expect(result?.stderr).toContain(`watching ${prefix} from revision`)
+    } finally {
+      clearInterval(writer)
+      stop.abort()
+    }
+  })
+})
