@@ -24,13 +24,26 @@ const ADAPTERS: Record<string, AdapterEntry> = {
   'nats:': { specifier: '@backplane/messaging/nats', client: 'nats', settings: 'nats' },
 }
 
-function parseUrl(url: string): URL {
+const AUTHORITY = /^([a-z][a-z0-9+.-]*:)\/\/(?:([^@/?#]*)@)?([^/?#]*)(.*)$/i
+
+/**
+ * Parses a broker URL. A list of hosts with ports (`kafka://h1:9092,h2:9092`) is not a valid
+ * URL host, so the list is percent-encoded into one opaque host: adapters read it back with
+ * `decodeURIComponent(url.hostname)`.
+ */
+export function parseBrokerUrl(url: string): URL {
+  const m = AUTHORITY.exec(url)
+  const hosts = m?.[3] ?? ''
+  const text =
+    m && hosts.includes(',')
+      ? `${m[1]}//${m[2] === undefined ? '' : `${m[2]}@`}${encodeURIComponent(hosts)}${m[4]}`
+      : url
   try {
-    return new URL(url)
+    return new URL(text)
   } catch (error) {
     throw new MessagingError(
       'MESSAGING_INVALID_URL',
-      `invalid broker URL ${JSON.stringify(url)}: expected memory://, kafka://host:9092[,host2:9092] or nats://host:4222[?jetstream=true]`,
+      `invalid broker URL ${JSON.stringify(url)}: expected memory://, kafka://host:9092[,host2:9092] or nats://host:4222[,host2:4222][?jetstream=true]`,
       { cause: error },
     )
   }
@@ -52,7 +65,7 @@ function isMissing(error: unknown, client: string): boolean {
 export async function createBroker(url: string, options: BrokerOptions = {}): Promise<Broker> {
   if (typeof url !== 'string')
     throw new MessagingError('MESSAGING_INVALID_URL', 'createBroker: expected a broker URL string')
-  const parsed = parseUrl(url)
+  const parsed = parseBrokerUrl(url)
   const entry = ADAPTERS[parsed.protocol]
   if (!entry) {
     throw new MessagingError(

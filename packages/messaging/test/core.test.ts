@@ -142,3 +142,15 @@ describe('RetryAfterError', () => {
     await broker.close()
   })
 })
+
+describe('broker URLs', () => {
+  it('accepts a list of hosts with ports, which WHATWG URL alone refuses', async () => {
+    const { parseBrokerUrl } = await import('../src/create-broker.js')
+    const url = parseBrokerUrl('kafka://user:pw@h1:9092,h2:9093?clientId=orders')
+    expect(decodeURIComponent(url.hostname)).toBe('h1:9092,h2:9093')
+    expect(url.username).toBe('user')
+    expect(url.searchParams.get('clientId')).toBe('orders')
+    expect(decodeURIComponent(parseBrokerUrl('nats://a:4222,b:4222?jetstream=true').host)).toBe('a:4222,b:4222')
+    expect(parseBrokerUrl('nats://127.0.0.1:4222').host).toBe('127.0.0.1:4222')
+  })
+})
