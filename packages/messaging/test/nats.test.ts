@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { connect, type JetStreamManager } from 'nats'
@@ -8,18 +11,29 @@ import { createNatsTransport, streamNameFor } from '../src/adapters/nats.js'
 import { type Broker, createBroker, createBrokerOver } from '../src/index.js'
 import { brokerConformance, until } from './conformance/broker-suite.js'
 
-const NATS_URL = process.env.NATS_URL
-if (!NATS_URL) {
-  throw new Error(
-    'NATS_URL is not set: these tests need the NATS server of scripts/services.sh. Run `npm test`, or by hand: ' +
-      'bash scripts/services.sh up nats && set -a && . <(bash scripts/services.sh env) && set +a',
-  )
-}
-const natsUrl: string = NATS_URL
+// This file kills and restarts NATS, so it runs its own server (same script, own directory and
+// ports): the shared one from `npm test` stays up for the other test files running in parallel.
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 const run = promisify(execFile)
+const privateServer = {
+  ...process.env,
+  BACKPLANE_SERVICES_DIR: mkdtempSync(join(tmpdir(), 'backplane-nats-test-')),
+  BACKPLANE_NATS_PORT: '42251',
+  BACKPLANE_NATS_MON_PORT: '48251',
+}
+const natsUrl = 'nats://127.0.0.1:42251'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const topic = (what: string) => `nats.${what}.${randomUUID().slice(0, 8)}`
+
+async function services(command: 'kill' | 'up' | 'down'): Promise<void> {
+  await run('bash', ['scripts/services.sh', command, 'nats'], { cwd: repoRoot, env: privateServer })
+}
+
+await services('up')
+afterAll(async () => {
+  await services('down')
+  rmSync(privateServer.BACKPLANE_SERVICES_DIR, { recursive: true, force: true })
+})
 
 async function withJetStream<T>(fn: (jsm: JetStreamManager) => Promise<T>): Promise<T> {
   const nc = await connect({ servers: natsUrl })
@@ -30,15 +44,10 @@ async function withJetStream<T>(fn: (jsm: JetStreamManager) => Promise<T>): Prom
   }
 }
 
-async function services(command: 'kill' | 'up'): Promise<void> {
-  await run('bash', ['scripts/services.sh', command, 'nats'], { cwd: repoRoot })
-}
-
 /** Crash and restart: SIGKILL, then start on the same port and JetStream store (services.sh keeps both). */
 async function restart(): Promise<void> {
-  await run('bash', ['-c', 'bash scripts/services.sh kill nats && bash scripts/services.sh up nats'], {
-    cwd: repoRoot,
-  })
+  await services('kill')
+  await services('up')
 }
 
 brokerConformance('nats-jetstream', { connect: () => createBroker(`${natsUrl}?jetstream=true`), restart })
