@@ -1,9 +1,9 @@
 /**
  * Kafka, through kafkajs ^2.2 (an optional peer dependency: `npm install kafkajs`).
  *
- * URL: `kafka://[user:password@]host[:port][?param=value&...]`, port 9092 when left out.
- * A URL holds one `host:port`; give more bootstrap brokers with `brokers=h2:9092,h3:9092` or
- * the `brokers` option (`kafka://h1,h2:9092`, several hosts on one port, also works).
+ * URL: `kafka://[user:password@]host[:port][,host[:port]...][?param=value&...]`, port 9092 when
+ * left out (createBroker percent-encodes a host list into the URL's host, read back here with
+ * decodeURIComponent); more bootstrap brokers also with `brokers=h2:9092` or the `brokers` option.
  *
  * Query parameters (the `kafka` options given in code win over them):
  *   clientId=NAME                        client id in broker logs and quotas (default "backplane")

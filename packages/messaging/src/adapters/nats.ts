@@ -15,9 +15,9 @@
  * connection; JetStream ones are sent again after a reconnect (see de-duplication below). Pull
  * consumers resume by themselves, and are re-created if the server lost them.
  *
- * URL: `nats://[user:password@ | token@]host[:port][?param=value&...]`, port 4222 when left out.
- * A URL holds one `host:port` (`nats://h1,h2` works without ports); give more servers with
- * `servers=h2:4222,h3:4222` or the `nats.servers` broker option. Query parameters:
+ * URL: `nats://[user:password@ | token@]host[:port][,host[:port]...][?param=value&...]`, port
+ * 4222 when left out; more servers also with `servers=h2:4222,h3:4222` or the `nats.servers`
+ * broker option. Query parameters:
  *
  *   jetstream=true|false       JetStream mode (default false: core NATS)
  *   servers=h2:4222,h3:4222    more servers to connect to
