@@ -1,0 +1,80 @@
+/** Stable codes of the bridge's errors: the `error.code` of every JSON error answer. */
+export type BridgeErrorCode =
+  | 'INVALID_JSON'
+  | 'INVALID_REQUEST'
+  | 'INVALID_TOPIC'
+  | 'INVALID_CLOUDEVENT'
+  | 'UNKNOWN_BROKER'
+  | 'UNKNOWN_TOPIC'
+  | 'ROUTE_LOOP'
+  | 'WEBHOOK_URL_NOT_ALLOWED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'REQUEST_TIMEOUT'
+  | 'ALREADY_EXISTS'
+  | 'DECLARED_IN_CONFIG'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'BATCH_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'INTERNAL'
+  | 'BROKER_UNAVAILABLE'
+  | 'NOT_READY'
+  | 'SHUTTING_DOWN'
+  | 'PUBLISH_TIMEOUT'
+  | 'STORE_FAILED'
+  // Not HTTP answers: thrown by createBridge, loadBridgeConfig and the stores.
+  | 'BRIDGE_INVALID_CONFIG'
+  | 'BRIDGE_INSECURE'
+  | 'BRIDGE_STORE_CLIENT_MISSING'
+  | 'BRIDGE_STORE_CORRUPT'
+
+const brand = Symbol.for('@backplane/messaging/BridgeError')
+
+/**
+ * Every error the bridge answers with or throws. `status` is the HTTP status it is answered
+ * with, `code` is stable, `details` says field by field what was wrong.
+ */
+export class BridgeError extends Error {
+  override readonly name = 'BridgeError'
+  readonly status: number
+  readonly code: BridgeErrorCode
+  readonly details: readonly string[]
+  readonly [brand] = true
+
+  constructor(
+    status: number,
+    code: BridgeErrorCode,
+    message: string,
+    options?: { details?: readonly string[] | undefined; cause?: unknown },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.status = status
+    this.code = code
+    this.details = options?.details ?? []
+  }
+
+  /** True for a BridgeError from any installed copy of this package. */
+  static is(value: unknown): value is BridgeError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true
+  }
+
+  toJSON(): { error: { code: BridgeErrorCode; message: string; details: readonly string[] } } {
+    return { error: { code: this.code, message: this.message, details: this.details } }
+  }
+}
+
+/** zod issues as `path: message` lines. */
+export function issueLines(
+  issues: readonly { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] }[],
+  root = '(body)',
+): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : root
+    if (issue.code === 'unrecognized_keys' && issue.keys)
+      return `${path}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+    return `${path}: ${issue.message}`
+  })
+}

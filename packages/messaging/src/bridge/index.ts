@@ -1,0 +1,19 @@
+export { type Bridge, createBridge } from './bridge.js'
+export { type BridgeConfig, loadBridgeConfig } from './config.js'
+export { BridgeError, type BridgeErrorCode } from './errors.js'
+export { type EtcdStoreOptions, etcdStore } from './etcd-store.js'
+export type { ApiKey, BridgeOptions, Filter, RouteInput, StoreOption, SubscriptionInput } from './options.js'
+export type { RouteView } from './routes.js'
+export { type BridgeServer, type BridgeServerOptions, startBridgeServer } from './server.js'
+export {
+  type BridgeState,
+  type BridgeStore,
+  fileStore,
+  memoryStore,
+  type StoreChange,
+  type StoredRoute,
+  type StoredSubscription,
+  type StoreKind,
+} from './store.js'
+export { parseRetryAfter, signWebhookBody, verifyWebhookSignature } from './webhook-client.js'
+export type { SubscriptionView } from './webhooks.js'

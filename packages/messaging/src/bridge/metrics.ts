@@ -1,0 +1,50 @@
+import { type Counter, type Histogram, metrics, type UpDownCounter } from '@opentelemetry/api'
+
+const SCOPE = '@backplane/messaging/bridge'
+
+interface Instruments {
+  provider: unknown
+  requests: Histogram
+  webhookCalls: Counter
+  webhookDuration: Histogram
+  sseStreams: UpDownCounter
+  routed: Counter
+}
+
+let instruments: Instruments | undefined
+
+/**
+ * The bridge's metrics, through the OpenTelemetry API (no-ops until the app registers a meter
+ * provider; made again if it registers one later):
+ * - `http.server.request.duration` (s): `http.request.method`, `http.route`, `http.response.status_code`
+ * - `backplane.bridge.webhook.calls`: `backplane.subscription.id`, `outcome` (`delivered`, `failed`, `gone`, `filtered`)
+ * - `backplane.bridge.webhook.duration` (s): `backplane.subscription.id`
+ * - `backplane.bridge.sse.streams`: open SSE streams
+ * - `backplane.bridge.route.messages`: `backplane.route.id`, `outcome` (`forwarded`, `filtered`, `failed`)
+ */
+export function bridgeMetrics(): Instruments {
+  const provider = metrics.getMeterProvider()
+  if (instruments?.provider === provider) return instruments
+  const meter = provider.getMeter(SCOPE)
+  instruments = {
+    provider,
+    requests: meter.createHistogram('http.server.request.duration', {
+      unit: 's',
+      description: 'Duration of HTTP server requests.',
+    }),
+    webhookCalls: meter.createCounter('backplane.bridge.webhook.calls', {
+      description: 'Webhook calls made by the bridge, by outcome.',
+    }),
+    webhookDuration: meter.createHistogram('backplane.bridge.webhook.duration', {
+      unit: 's',
+      description: 'Duration of webhook calls.',
+    }),
+    sseStreams: meter.createUpDownCounter('backplane.bridge.sse.streams', {
+      description: 'Open Server-Sent Events streams.',
+    }),
+    routed: meter.createCounter('backplane.bridge.route.messages', {
+      description: 'Messages read by routes, by outcome.',
+    }),
+  }
+  return instruments
+}

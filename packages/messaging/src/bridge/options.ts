@@ -1,0 +1,223 @@
+import type { Broker, LoggerLike } from '@backplane/messaging'
+import { z } from 'zod'
+import { BridgeError, issueLines } from './errors.js'
+import type { BridgeStore } from './store.js'
+
+/** Ids of subscriptions and routes: safe in URLs, etcd keys, file names and group names. */
+const idSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'use 1-64 characters among A-Z a-z 0-9 _ -')
+
+const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+
+/** Which messages a subscription or route takes: every listed condition must hold. */
+export const filterSchema = z
+  .strictObject({
+    /** CloudEvents `type`, or several (any of them); `*` matches any characters. */
+    type: stringOrList.optional(),
+    /** Header name → value (or values, any of them); names are matched case-insensitively. */
+    headers: z.record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)])).optional(),
+  })
+  .refine((f) => f.type !== undefined || f.headers !== undefined, 'a filter needs `type` or `headers`')
+export type Filter = z.output<typeof filterSchema>
+
+const backoffSchema = z.strictObject({
+  initialMs: z.number().int().nonnegative().default(1_000),
+  maxMs: z.number().int().positive().default(300_000),
+  multiplier: z.number().min(1).default(2),
+  jitter: z.enum(['full', 'none']).default('full'),
+})
+
+export const subscriptionInputSchema = z.strictObject({
+  id: idSchema.optional(),
+  /** `[broker:]topic` */
+  topic: z.string().min(1),
+  url: z.string().min(1).max(2048),
+  /** Consumer group: subscriptions sharing one split the messages. Default: one of its own. */
+  group: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'use 1-128 characters among A-Z a-z 0-9 _ -')
+    .optional(),
+  /** HMAC-SHA256 key: each call carries `X-Backplane-Signature: sha256=<hex of the body's HMAC>`. */
+  secret: z.string().min(1).max(1024).optional(),
+  maxAttempts: z.number().int().min(1).max(1_000).optional(),
+  filter: filterSchema.optional(),
+  /** Dead-letter topic on the subscription's broker; `<topic>.dlq` by default. */
+  deadLetter: z.union([z.string().min(1), z.literal(false)]).optional(),
+  /** Calls in flight at once to this URL (per-key order is kept). */
+  concurrency: z.number().int().min(1).max(1_024).optional(),
+})
+export type SubscriptionInput = z.input<typeof subscriptionInputSchema>
+
+export const routeInputSchema = z.strictObject({
+  id: idSchema.optional(),
+  /** `[broker:]topic` to read. */
+  source: z.string().min(1),
+  /** `[broker:]topic` list to write each message to. */
+  destinations: z.array(z.string().min(1)).min(1).max(64),
+  filter: filterSchema.optional(),
+  maxAttempts: z.number().int().min(1).max(1_000).optional(),
+  deadLetter: z.union([z.string().min(1), z.literal(false)]).optional(),
+})
+export type RouteInput = z.input<typeof routeInputSchema>
+
+const apiKeySchema = z
+  .strictObject({
+    /** Name of the key in logs, and of the caller in idempotency records. */
+    id: z.string().min(1).max(128),
+    /** The secret itself (use `${ENV_VAR}` in a config file), at least 16 characters... */
+    key: z.string().min(16, 'an API key needs at least 16 characters').optional(),
+    /** ...or its SHA-256 in hex, to keep the secret out of the config. */
+    sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits')
+      .optional(),
+    /** Topic patterns this key may publish to. */
+    publish: z.array(z.string().min(1)).default([]),
+    /** Topic patterns this key may read: SSE streams, webhook subscriptions, route sources. */
+    subscribe: z.array(z.string().min(1)).default([]),
+  })
+  .refine((k) => (k.key === undefined) !== (k.sha256 === undefined), 'give exactly one of `key` and `sha256`')
+export type ApiKey = z.input<typeof apiKeySchema>
+
+const brokerInstance = z.custom<Broker>(
+  (v) =>
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Broker).publish === 'function' &&
+    typeof (v as Broker).subscribe === 'function' &&
+    typeof (v as Broker).health === 'function',
+  'expected a broker URL or a Broker from createBroker()',
+)
+
+/** A broker URL with adapter settings (credentials, TLS, timeouts), as createBroker takes them. */
+const brokerSpec = z.strictObject({
+  url: z.string().min(1),
+  kafka: z.record(z.string(), z.unknown()).optional(),
+  nats: z.record(z.string(), z.unknown()).optional(),
+  memory: z.record(z.string(), z.unknown()).optional(),
+  closeTimeoutMs: z.number().int().positive().optional(),
+})
+export type BrokerSpec = z.input<typeof brokerSpec>
+
+const storeInstance = z.custom<BridgeStore>(
+  (v) =>
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as BridgeStore).load === 'function' &&
+    typeof (v as BridgeStore).put === 'function',
+  'expected { file }, { etcd }, false, or a BridgeStore',
+)
+
+const etcdStoreSchema = z.strictObject({
+  endpoints: stringOrList,
+  prefix: z.string().min(1).default('/backplane/bridge/'),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** Per-call timeout, ms. */
+  timeoutMs: z.number().int().positive().default(5_000),
+})
+
+export const storeSchema = z.union([
+  z.strictObject({ file: z.string().min(1) }),
+  z.strictObject({ etcd: etcdStoreSchema }),
+  z.literal(false),
+  storeInstance,
+])
+export type StoreOption = z.input<typeof storeSchema>
+
+const brokerName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'broker names are 1-32 of a-z 0-9 _ -, starting with a letter')
+
+export const bridgeOptionsSchema = z
+  .strictObject({
+    /**
+     * Name → broker URL (`memory://`, `kafka://h:9092`, `nats://h:4222?jetstream=true`),
+     * `{ url, kafka | nats | memory: adapter settings }`, or a connected Broker (which the bridge
+     * does not close).
+     */
+    brokers: z.record(brokerName, z.union([z.string().min(1), brokerSpec, brokerInstance])),
+    /** Broker of topics named without a `broker:` prefix; the first one by default. */
+    defaultBroker: z.string().optional(),
+    auth: z.strictObject({ keys: z.array(apiKeySchema).default([]) }).default({ keys: [] }),
+    /** Accept requests without an API key when no keys are configured. Off by default. */
+    insecure: z.boolean().default(false),
+    /** Topic allowlist (patterns as in scopes): other topics are answered 404 UNKNOWN_TOPIC. */
+    topics: z.array(z.string().min(1)).optional(),
+    /** CloudEvents `source` of what the bridge publishes (unless the request gives one). */
+    source: z.string().min(1).default('/backplane-bridge'),
+    /** Path the handler is mounted under, stripped before routing (Express strips it itself). */
+    basePath: z
+      .string()
+      .regex(/^(\/[^/?#]+)+$/, 'expected a path such as /bridge')
+      .optional(),
+    limits: z
+      .strictObject({
+        bodyBytes: z.number().int().positive().default(1_048_576),
+        requestTimeoutMs: z.number().int().positive().default(30_000),
+        batchMessages: z.number().int().positive().default(1_000),
+      })
+      .default({ bodyBytes: 1_048_576, requestTimeoutMs: 30_000, batchMessages: 1_000 }),
+    webhooks: z
+      .strictObject({
+        /** Hosts (`hooks.example.com`, `*.example.com`), addresses and networks (`10.0.0.0/8`) webhooks may call. */
+        allow: z.array(z.string().min(1)).default([]),
+        timeoutMs: z.number().int().positive().default(10_000),
+        maxAttempts: z.number().int().min(1).default(8),
+        backoff: backoffSchema.default({ initialMs: 1_000, maxMs: 300_000, multiplier: 2, jitter: 'full' }),
+        concurrency: z.number().int().min(1).default(8),
+        /** A longer Retry-After is cut to this, ms. */
+        maxRetryAfterMs: z.number().int().positive().default(600_000),
+      })
+      .prefault({}),
+    routing: z
+      .strictObject({
+        maxAttempts: z.number().int().min(1).default(10),
+        backoff: backoffSchema.default({ initialMs: 200, maxMs: 30_000, multiplier: 2, jitter: 'full' }),
+        concurrency: z.number().int().min(1).default(16),
+      })
+      .prefault({}),
+    sse: z
+      .strictObject({
+        heartbeatMs: z.number().int().positive().default(15_000),
+        /** Messages held while looking for a Last-Event-ID in the replay. */
+        resumeBuffer: z.number().int().positive().default(1_000),
+      })
+      .prefault({}),
+    idempotency: z
+      .strictObject({
+        ttlMs: z
+          .number()
+          .int()
+          .positive()
+          .default(24 * 3_600_000),
+        max: z.number().int().positive().default(100_000),
+      })
+      .prefault({}),
+    /** Browser origins allowed to call the bridge (CORS), or `*`. */
+    cors: z.strictObject({ origins: z.array(z.string().min(1)).min(1) }).optional(),
+    subscriptions: z.array(subscriptionInputSchema).default([]),
+    routes: z.array(routeInputSchema).default([]),
+    /** Where run-time subscriptions and routes are kept. */
+    store: storeSchema.default({ file: 'backplane-bridge.state.json' }),
+    logger: z.custom<LoggerLike>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
+  })
+  .superRefine((o, ctx) => {
+    const names = Object.keys(o.brokers)
+    if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['brokers'], message: 'name at least one broker' })
+    if (o.defaultBroker !== undefined && !names.includes(o.defaultBroker)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaultBroker'],
+        message: `${JSON.stringify(o.defaultBroker)} is not among the brokers (${names.join(', ')})`,
+      })
+    }
+  })
+export type BridgeOptions = z.input<typeof bridgeOptionsSchema>
+export type ResolvedBridgeOptions = z.output<typeof bridgeOptionsSchema>
+
+export function parseBridgeOptions(input: unknown, what = 'bridge options'): ResolvedBridgeOptions {
+  const result = bridgeOptionsSchema.safeParse(input ?? {})
+  if (result.success) return result.data
+  const details = issueLines(result.error.issues, '(options)')
+  throw new BridgeError(500, 'BRIDGE_INVALID_CONFIG', `invalid ${what}: ${details.join('; ')}`, { details })
+}
