@@ -17,9 +17,23 @@ const ROUNDS = Number(process.env.BENCH_MESSAGING_ROUNDS ?? 3)
 const isDefaultRun = process.env.BENCH_MESSAGING_ROUNDS === undefined
 
 const BROKERS = [
-  { name: 'memory', ours: 'memory/ours', raw: undefined, count: 200_000, latency: 2000, target: 'memory >= 1,000,000 msg/s' },
+  {
+    name: 'memory',
+    ours: 'memory/ours',
+    raw: undefined,
+    count: 200_000,
+    latency: 2000,
+    target: 'memory >= 1,000,000 msg/s',
+  },
   { name: 'kafka', ours: 'kafka/ours', raw: 'kafka/raw', count: 20_000, latency: 100, target: '>= 0.9x raw kafkajs' },
-  { name: 'jetstream', ours: 'jetstream/ours', raw: 'jetstream/raw', count: 20_000, latency: 1000, target: '>= 0.9x raw nats.js' },
+  {
+    name: 'jetstream',
+    ours: 'jetstream/ours',
+    raw: 'jetstream/raw',
+    count: 20_000,
+    latency: 1000,
+    target: '>= 0.9x raw nats.js',
+  },
 ]
 
 function run(cmd, args, env = process.env) {
@@ -75,8 +89,12 @@ for (let round = 1; round <= ROUNDS; round++) {
       const l = measure(env, variant, 'latency', broker.latency)
       results[variant] ??= []
       results[variant].push({ t, l })
-      const state = t.error ? `error: ${t.error.split('\n').at(-1)}` : `${fmt(t.msgPerSec)} msg/s, handled ${t.handled}/${broker.count}, dup ${t.duplicates}`
-      process.stdout.write(`round ${round} ${variant.padEnd(16)} ${state}; latency p50 ${ms(l.p50Ms)} ms p99 ${ms(l.p99Ms)} ms\n`)
+      const state = t.error
+        ? `error: ${t.error.split('\n').at(-1)}`
+        : `${fmt(t.msgPerSec)} msg/s, handled ${t.handled}/${broker.count}, dup ${t.duplicates}`
+      process.stdout.write(
+        `round ${round} ${variant.padEnd(16)} ${state}; latency p50 ${ms(l.p50Ms)} ms p99 ${ms(l.p99Ms)} ms\n`,
+      )
     }
   }
 }
@@ -114,7 +132,9 @@ for (const broker of BROKERS) {
   }
   const met = broker.raw ? ratio >= 0.9 : o.rate >= 1_000_000
   const figure = broker.raw ? `${ratio?.toFixed(2)}× (${fmt(o.rate)} vs ${fmt(r?.rate)} msg/s)` : `${fmt(o.rate)} msg/s`
-  targets.push(`- ${broker.name}: ${broker.target}: **${met ? 'met' : 'not met'}**: ${figure}${o.error ? `; a run failed: ${o.error.split('\n').at(-1)}` : ''}`)
+  targets.push(
+    `- ${broker.name}: ${broker.target}: **${met ? 'met' : 'not met'}**: ${figure}${o.error ? `; a run failed: ${o.error.split('\n').at(-1)}` : ''}`,
+  )
 }
 
 const section = [

@@ -58,7 +58,11 @@ async function ours(url, brokerOptions, subscribeOptions) {
 // --- raw kafkajs: the same batching (sendBatch of 100), acks all, JSON both ways ----------
 async function rawKafka() {
   const { Kafka, logLevel } = await import('kafkajs')
-  const kafka = new Kafka({ clientId: 'bench-raw', brokers: process.env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING })
+  const kafka = new Kafka({
+    clientId: 'bench-raw',
+    brokers: process.env.KAFKA_BROKERS.split(','),
+    logLevel: logLevel.NOTHING,
+  })
   const producer = kafka.producer({ allowAutoTopicCreation: true })
   await producer.connect()
   const topic = `bench.raw.${randomUUID().slice(0, 8)}`
@@ -111,7 +115,11 @@ async function rawJetStream() {
   const topic = `bench.raw.${randomUUID().slice(0, 8)}`
   const stream = `BENCHRAW_${randomUUID().slice(0, 8)}`
   await jsm.streams.add({ name: stream, subjects: [topic] })
-  await jsm.consumers.add(stream, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All })
+  await jsm.consumers.add(stream, {
+    durable_name: 'bench',
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+  })
   let messages
   return {
     async subscribe(onMessage) {
@@ -126,7 +134,9 @@ async function rawJetStream() {
     },
     async publishBatch(from, n) {
       await Promise.all(
-        Array.from({ length: n }, (_, k) => js.publish(topic, codec.encode(payload(from + k)), { msgID: randomUUID() })),
+        Array.from({ length: n }, (_, k) =>
+          js.publish(topic, codec.encode(payload(from + k)), { msgID: randomUUID() }),
+        ),
       )
     },
     async close() {
