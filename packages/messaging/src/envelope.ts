@@ -40,6 +40,7 @@ export interface EnvelopeOptions {
   /** CloudEvents `source`; defaults to the broker's `source` option. */
   source?: string | undefined
   contentType?: string | undefined
+  time?: string | undefined
 }
 
 function encodeBody(data: unknown, contentType: string | undefined): { value: Uint8Array; contentType: string } {
@@ -76,7 +77,7 @@ export function encodeMessage(
   headers[CE.source] = options.source ?? source
   headers[CE.type] = options.type ?? topic
   headers[CE.specversion] = '1.0'
-  headers[CE.time] = isoNow()
+  headers[CE.time] = options.time ?? isoNow()
   headers[CE.contentType] = body.contentType
   return { topic, key: options.key, headers, value: body.value }
 }

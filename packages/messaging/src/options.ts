@@ -15,6 +15,8 @@ export const publishOptionsSchema = z.strictObject({
   type: z.string().min(1).optional(),
   /** CloudEvents `source`; the broker's `source` by default. */
   source: z.string().min(1).optional(),
+  /** CloudEvents `time` (RFC 3339); now by default. A router forwarding an event keeps the producer's. */
+  time: z.iso.datetime({ offset: true }).optional(),
   /** Content type of the data: JSON by default, `application/octet-stream` for bytes. */
   contentType: z.string().min(1).optional(),
 })

@@ -154,3 +154,20 @@ describe('broker URLs', () => {
     expect(parseBrokerUrl('nats://127.0.0.1:4222').host).toBe('127.0.0.1:4222')
   })
 })
+
+describe('publish time', () => {
+  it('keeps a given CloudEvents time and refuses one that is not RFC 3339', async () => {
+    const broker = await createBroker('memory://time')
+    const got: string[] = []
+    const sub = await broker.subscribe('t', (m) => void got.push(m.headers['ce-time'] ?? ''), { from: 'earliest' })
+    await broker.publish('t', 1, { time: '2026-01-02T03:04:05.678Z' })
+    await expect(broker.publish('t', 2, { time: 'yesterday' })).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+    })
+    const deadline = Date.now() + 2000
+    while (got.length < 1 && Date.now() < deadline) await sleep(10)
+    expect(got).toEqual(['2026-01-02T03:04:05.678Z'])
+    await sub.close()
+    await broker.close()
+  })
+})

@@ -60,6 +60,27 @@ if (!brokers) {
       await broker.close()
     })
 
+    it("a 'latest' group that comes back reads what its idle partitions got meanwhile", async () => {
+      const broker = await connect()
+      const topic = `kafka.latest.${randomUUID().slice(0, 8)}`
+      const group = `latest-${randomUUID().slice(0, 8)}`
+      const got: number[] = []
+      const first = await broker.subscribe<number>(topic, (m) => void got.push(m.data), { group, from: 'latest' })
+      // One key: one partition gets a committed offset, the other three none.
+      await broker.publish(topic, -1, { key: 'only-one' })
+      await until(() => got.length === 1, 20_000, 'the first message')
+      await first.close()
+      await broker.publishBatch(
+        topic,
+        Array.from({ length: 40 }, (_, i) => ({ data: i, key: `k${i}` })),
+      )
+      const second = await broker.subscribe<number>(topic, (m) => void got.push(m.data), { group, from: 'latest' })
+      await until(() => got.length === 41, 30_000, 'the 40 published while the group was away')
+      expect([...got].sort((a, b) => a - b)).toEqual([-1, ...Array(40).keys()])
+      await second.close()
+      await broker.close()
+    })
+
     it('keeps a handler slower than sessionTimeout in its group by heartbeating', async () => {
       const joins: unknown[] = []
       const rebalances: unknown[] = []

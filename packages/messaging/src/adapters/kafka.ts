@@ -723,7 +723,7 @@ async function openSubscription(
     consumer = next
     watch(next)
     await next.connect()
-    await next.subscribe({ topics: [topic], fromBeginning: options.from === 'earliest' })
+    await next.subscribe({ topics: [topic], fromBeginning: await startFromBeginning() })
     await next.run({
       eachBatch,
       eachBatchAutoResolve: false,
@@ -731,6 +731,30 @@ async function openSubscription(
       autoCommit: true,
       autoCommitInterval: 5_000,
     })
+  }
+
+  /**
+   * `from: 'latest'` is for a new group only. Kafka commits nothing for a partition the group has
+   * not consumed yet, so once the group exists, a partition without a committed offset must start
+   * at its beginning: whatever it holds came after the group started, and starting at its end
+   * (after a restart, say) would skip what was published meanwhile.
+   */
+  async function startFromBeginning(): Promise<boolean> {
+    if (options.from === 'earliest' || options.group === undefined) return options.from === 'earliest'
+    const admin = kafka.admin()
+    try {
+      await admin.connect()
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
+      return (committed?.partitions ?? []).some((p) => Number(p.offset) >= 0)
+    } catch (error) {
+      logger.debug(
+        { ...context, err: asError(error).message },
+        'could not read committed offsets; starting a new group at the latest',
+      )
+      return false
+    } finally {
+      await admin.disconnect().catch(() => {})
+    }
   }
 
   async function stop(): Promise<void> {
