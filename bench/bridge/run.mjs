@@ -3,13 +3,15 @@
 // and webhook deliveries/s to a local receiver. Every server runs in its own process; the load
 // comes from this one. Writes the `## bridge` section of BENCHMARKS.md. Run it with
 // `npm run bench -- bridge`.
+
 import { execFile, fork, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { writeSection } from '../lib/benchmarks-md.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -388,31 +390,6 @@ async function main() {
   }
   writeSection(join(root, 'BENCHMARKS.md'), 'bridge', section)
   process.stdout.write('\nwrote the ## bridge section of BENCHMARKS.md\n')
-}
-
-const DOC_HEADER = `# Benchmarks
-
-Run \`npm run bench -- <name>\` at the repo root (\`npm run bench\` lists the names). Each \`## <name>\`
-section below is produced by its command, which replaces it on every run: don't edit it by hand.
-Figures are from one machine and one run; compare rows within a section, not across sections.
-`
-
-/** Replaces `## <name>` (up to the next `## ` heading) in the file, or appends it; keeps the rest. */
-function writeSection(file, name, section) {
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : DOC_HEADER
-  const lines = text.split('\n')
-  const start = lines.findIndex((l) => l.trim() === `## ${name}`)
-  let out
-  if (start === -1) {
-    out = `${text.replace(/\n*$/, '')}\n\n${section.trimEnd()}\n`
-  } else {
-    let end = lines.findIndex((l, k) => k > start && /^## /.test(l))
-    if (end === -1) end = lines.length
-    const before = lines.slice(0, start).join('\n').replace(/\n*$/, '')
-    const after = lines.slice(end).join('\n')
-    out = `${before}\n\n${section.trimEnd()}\n${after ? `\n${after.replace(/\n*$/, '')}\n` : ''}`
-  }
-  writeFileSync(file, out)
 }
 
 await main()

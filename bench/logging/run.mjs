@@ -3,12 +3,14 @@
 // per variant; rounds are interleaved, with the order rotated each round; every run's output is
 // counted (gzip included) before its figures are used. Writes the `## logging` section of
 // BENCHMARKS.md. Run it with `npm run bench -- logging`.
+
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
+import { writeSection } from '../lib/benchmarks-md.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -324,31 +326,6 @@ async function main() {
   }
   writeSection(join(root, 'BENCHMARKS.md'), 'logging', section)
   process.stdout.write('\nwrote the ## logging section of BENCHMARKS.md\n')
-}
-
-const DOC_HEADER = `# Benchmarks
-
-Run \`npm run bench -- <name>\` at the repo root (\`npm run bench\` lists the names). Each \`## <name>\`
-section below is produced by its command, which replaces it on every run: don't edit it by hand.
-Figures are from one machine and one run; compare rows within a section, not across sections.
-`
-
-/** Replaces `## <name>` (up to the next `## ` heading) in the file, or appends it; keeps the rest. */
-function writeSection(file, name, section) {
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : DOC_HEADER
-  const lines = text.split('\n')
-  const start = lines.findIndex((l) => l.trim() === `## ${name}`)
-  let out
-  if (start === -1) {
-    out = `${text.replace(/\n*$/, '')}\n\n${section.trimEnd()}\n`
-  } else {
-    let end = lines.findIndex((l, k) => k > start && /^## /.test(l))
-    if (end === -1) end = lines.length
-    const before = lines.slice(0, start).join('\n').replace(/\n*$/, '')
-    const after = lines.slice(end).join('\n')
-    out = `${before}\n\n${section.trimEnd()}\n${after ? `\n${after.replace(/\n*$/, '')}\n` : ''}`
-  }
-  writeFileSync(file, out)
 }
 
 await main()

@@ -4,11 +4,13 @@
 // Throughput: COUNT messages published in batches of 100 (8 batches in flight) until the last
 // one was handled. Latency: one message at a time, publish to handler. Writes the
 // `## messaging` section of BENCHMARKS.md. Run with `npm run bench -- messaging`.
+
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { writeSection } from '../lib/benchmarks-md.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -156,15 +158,6 @@ const section = [
 process.stdout.write(`\n${section}\n`)
 
 if (isDefaultRun) {
-  const file = join(root, 'BENCHMARKS.md')
-  const text = readFileSync(file, 'utf8')
-  const start = text.indexOf('\n## messaging\n')
-  let next
-  if (start === -1) next = `${text.trimEnd()}\n\n${section}`
-  else {
-    const end = text.indexOf('\n## ', start + 1)
-    next = `${text.slice(0, start + 1)}${section}${end === -1 ? '' : `\n${text.slice(end + 1)}`}`
-  }
-  writeFileSync(file, next.endsWith('\n') ? next : `${next}\n`)
+  writeSection(join(root, 'BENCHMARKS.md'), 'messaging', section)
   process.stdout.write('wrote the ## messaging section of BENCHMARKS.md\n')
 }
