@@ -1,0 +1,55 @@
+/** Stable codes of every error `@backplane/workflow` throws. */
+export type WorkflowErrorCode =
+  | 'WORKFLOW_INVALID_OPTIONS'
+  | 'WORKFLOW_INVALID_DEFINITION'
+  | 'WORKFLOW_UNKNOWN_MACHINE'
+  | 'WORKFLOW_UNKNOWN_VERSION'
+  | 'WORKFLOW_UNKNOWN_INSTANCE'
+  | 'WORKFLOW_DUPLICATE_INSTANCE'
+  | 'WORKFLOW_INVALID_CONTEXT'
+  | 'WORKFLOW_INVALID_EVENT'
+  | 'WORKFLOW_EVENT_NOT_ACCEPTED'
+  | 'WORKFLOW_ACTION_FAILED'
+  | 'WORKFLOW_NOT_FAILED'
+  | 'WORKFLOW_MIGRATION_FAILED'
+  | 'WORKFLOW_CONFLICT'
+  | 'WORKFLOW_STORE_UNAVAILABLE'
+  | 'WORKFLOW_CLIENT_MISSING'
+  | 'WORKFLOW_TIMEOUT'
+  | 'WORKFLOW_CLOSED'
+
+const brand = Symbol.for('@backplane/workflow/WorkflowError')
+
+/**
+ * Every error the engine, the stores and the definitions throw. `code` is stable across releases;
+ * `details` lists what was wrong, one entry per problem (invalid options, definition errors, schema issues).
+ */
+export class WorkflowError extends Error {
+  override readonly name = 'WorkflowError'
+  readonly code: WorkflowErrorCode
+  readonly details: readonly string[]
+  /** The instance concerned, when there is one. */
+  readonly instanceId: string | undefined
+  readonly [brand] = true
+
+  constructor(
+    code: WorkflowErrorCode,
+    message: string,
+    options?: { details?: string[]; cause?: unknown; instanceId?: string | undefined },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.details = options?.details ?? []
+    this.instanceId = options?.instanceId
+  }
+
+  /** True for a WorkflowError from any installed copy of this package (optionally with this code). */
+  static is(value: unknown, code?: WorkflowErrorCode): value is WorkflowError {
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[brand] === true &&
+      (code === undefined || (value as WorkflowError).code === code)
+    )
+  }
+}

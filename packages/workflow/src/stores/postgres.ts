@@ -1,0 +1,564 @@
+import type * as Pg from 'pg'
+import { WorkflowError } from '../errors.js'
+import type {
+  ClaimOptions,
+  Commit,
+  CommitResult,
+  HistoryRecord,
+  ListFilter,
+  OutboxClaimOptions,
+  OutboxRecord,
+  Store,
+} from '../store.js'
+import { type EncodedCommit, encodeCommit, INSTANCE_COLUMNS, rowToHistory, rowToOutbox, rowToRecord } from './encode.js'
+
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:port/db`. Either this or `pool`. */
+  readonly connectionString?: string | undefined
+  /** A pg Pool of yours (not ended by `close()`). */
+  readonly pool?: Pg.Pool | undefined
+  /** Schema of the tables (created when missing). Default "public". */
+  readonly schema?: string | undefined
+  /** Prefix of the table names. Default "workflow_". */
+  readonly tablePrefix?: string | undefined
+  /** Size of the pool the store creates. Default 10. */
+  readonly max?: number | undefined
+  /** Most commits in one transaction. Default 500. */
+  readonly maxBatch?: number | undefined
+  /** Batches in flight at once, each on its own connection. Default 4. */
+  readonly writers?: number | undefined
+}
+
+interface Pending {
+  encoded: EncodedCommit
+  resolve: (result: CommitResult) => void
+  reject: (error: unknown) => void
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,40}$/
+
+function unavailable(what: string, error: unknown): WorkflowError {
+  if (WorkflowError.is(error)) return error
+  return new WorkflowError(
+    'WORKFLOW_STORE_UNAVAILABLE',
+    `postgres store: ${what} failed: ${(error as Error)?.message ?? error}`,
+    {
+      cause: error,
+    },
+  )
+}
+
+async function loadDriver(): Promise<typeof Pg> {
+  try {
+    const module = (await import('pg')) as unknown as { default?: typeof Pg } & typeof Pg
+    return (module.default ?? module) as typeof Pg
+  } catch (error) {
+    throw new WorkflowError('WORKFLOW_CLIENT_MISSING', 'the postgres store needs the pg package: npm install pg', {
+      cause: error,
+    })
+  }
+}
+
+/**
+ * PostgreSQL: many engine processes on one database. Transitions are compare-and-set on the
+ * instance revision; due instances are claimed with `FOR UPDATE SKIP LOCKED` and held by a lease
+ * (each process's heartbeat row), so each instance is driven by one process at a time and taken
+ * over when that process stops heartbeating. Concurrent commits are grouped into one transaction.
+ */
+export function postgresStore(options: string | PostgresStoreOptions): Store {
+  const opts: PostgresStoreOptions = typeof options === 'string' ? { connectionString: options } : (options ?? {})
+  if (opts.pool === undefined && (typeof opts.connectionString !== 'string' || opts.connectionString === '')) {
+    throw new WorkflowError(
+      'WORKFLOW_INVALID_OPTIONS',
+      'postgresStore: expected a connection string (postgres://user@host:port/db) or { connectionString } or { pool }',
+    )
+  }
+  const schema = opts.schema ?? 'public'
+  const prefix = opts.tablePrefix ?? 'workflow_'
+  if (!IDENTIFIER.test(schema))
+    throw new WorkflowError(
+      'WORKFLOW_INVALID_OPTIONS',
+      `postgresStore: schema: expected a plain identifier (letters, digits, _), got ${JSON.stringify(schema)}`,
+    )
+  if (!/^[A-Za-z0-9_]{0,20}$/.test(prefix))
+    throw new WorkflowError(
+      'WORKFLOW_INVALID_OPTIONS',
+      `postgresStore: tablePrefix: expected letters, digits and _, got ${JSON.stringify(prefix)}`,
+    )
+  const maxBatch = opts.maxBatch ?? 500
+  const writers = opts.writers ?? 4
+  const t = (name: string) => `"${schema}"."${prefix}${name}"`
+  const T = {
+    instances: t('instances'),
+    history: t('history'),
+    events: t('events'),
+    outbox: t('outbox'),
+    owners: t('owners'),
+  }
+
+  let pool: Pg.Pool | undefined
+  let ownPool = false
+  let opening: Promise<void> | undefined
+  let queue: Pending[] = []
+  let activeWriters = 0
+
+  const ddl = `
+    CREATE SCHEMA IF NOT EXISTS "${schema}";
+    CREATE TABLE IF NOT EXISTS ${T.instances} (
+      id text PRIMARY KEY,
+      machine text NOT NULL,
+      version integer NOT NULL,
+      state text NOT NULL,
+      status text NOT NULL,
+      revision integer NOT NULL,
+      data jsonb NOT NULL,
+      owner text,
+      next_due bigint,
+      created_at bigint NOT NULL,
+      updated_at bigint NOT NULL
+    ) WITH (fillfactor = 70);
+    CREATE INDEX IF NOT EXISTS "${prefix}instances_due" ON ${T.instances} (next_due) WHERE next_due IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS "${prefix}instances_list" ON ${T.instances} (machine, status);
+    CREATE TABLE IF NOT EXISTS ${T.history} (
+      instance_id text NOT NULL,
+      seq integer NOT NULL,
+      at bigint NOT NULL,
+      kind text NOT NULL,
+      event jsonb NOT NULL,
+      from_state text,
+      to_state text NOT NULL,
+      PRIMARY KEY (instance_id, seq)
+    );
+    CREATE TABLE IF NOT EXISTS ${T.events} (
+      instance_id text NOT NULL,
+      event_id text NOT NULL,
+      PRIMARY KEY (instance_id, event_id)
+    );
+    CREATE TABLE IF NOT EXISTS ${T.outbox} (
+      seq bigserial PRIMARY KEY,
+      id text NOT NULL UNIQUE,
+      instance_id text NOT NULL,
+      topic text NOT NULL,
+      key text,
+      headers jsonb,
+      data jsonb NOT NULL,
+      created_at bigint NOT NULL,
+      available_at bigint NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS "${prefix}outbox_ready" ON ${T.outbox} (available_at);
+    CREATE TABLE IF NOT EXISTS ${T.owners} (
+      owner text PRIMARY KEY,
+      alive_until bigint NOT NULL
+    );`
+
+  const requirePool = (): Pg.Pool => {
+    if (!pool)
+      throw new WorkflowError(
+        'WORKFLOW_STORE_UNAVAILABLE',
+        'postgres store: not open (open() it, or hand it to createEngine)',
+      )
+    return pool
+  }
+
+  const query = async <R extends Pg.QueryResultRow>(
+    what: string,
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<R[]> => {
+    try {
+      return (await requirePool().query<R>(sql, params)).rows
+    } catch (error) {
+      throw unavailable(what, error)
+    }
+  }
+
+  /** Runs one batch in one transaction; returns each commit's result in order. */
+  const runBatch = async (client: Pg.PoolClient, batch: EncodedCommit[]): Promise<CommitResult[]> => {
+    const results: (CommitResult | undefined)[] = batch.map(() => undefined)
+    await client.query('BEGIN')
+    try {
+      // Processed event ids first: a duplicate changes nothing.
+      const withEvent = batch.flatMap((c, i) => (c.eventId !== undefined && c.expectedRevision !== 0 ? [i] : []))
+      if (withEvent.length > 0) {
+        const seen = await prepared<{ instance_id: string; event_id: string }>(
+          client,
+          `SELECT e.instance_id, e.event_id FROM ${T.events} e
+           JOIN unnest($1::text[], $2::text[]) AS u(i, e) ON e.instance_id = u.i AND e.event_id = u.e`,
+          [
+            withEvent.map((i) => (batch[i] as EncodedCommit).row.id),
+            withEvent.map((i) => (batch[i] as EncodedCommit).eventId),
+          ],
+        )
+        const dup = new Set(seen.rows.map((r) => `${r.instance_id}\u0000${r.event_id}`))
+        for (const i of withEvent) {
+          const c = batch[i] as EncodedCommit
+          if (dup.has(`${c.row.id}\u0000${c.eventId}`)) results[i] = { status: 'duplicate' }
+        }
+      }
+      const creates = batch.flatMap((c, i) => (c.expectedRevision === 0 && results[i] === undefined ? [i] : []))
+      if (creates.length > 0) {
+        const rows = creates.map((i) => (batch[i] as EncodedCommit).row)
+        const inserted = await prepared<{ id: string }>(
+          client,
+          `INSERT INTO ${T.instances} (id, machine, version, state, status, revision, data, owner, next_due, created_at, updated_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::jsonb[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
+           ON CONFLICT (id) DO NOTHING RETURNING id`,
+          [
+            rows.map((r) => r.id),
+            rows.map((r) => r.machine),
+            rows.map((r) => r.version),
+            rows.map((r) => r.state),
+            rows.map((r) => r.status),
+            rows.map((r) => r.revision),
+            rows.map((r) => r.data),
+            rows.map((r) => r.owner),
+            rows.map((r) => r.next_due),
+            rows.map((r) => r.created_at),
+            rows.map((r) => r.updated_at),
+          ],
+        )
+        const ok = new Set(inserted.rows.map((r) => r.id))
+        for (const i of creates)
+          results[i] = ok.has((batch[i] as EncodedCommit).row.id) ? { status: 'committed' } : { status: 'exists' }
+      }
+      const updates = batch.flatMap((c, i) => (c.expectedRevision !== 0 && results[i] === undefined ? [i] : []))
+      if (updates.length > 0) {
+        const list = updates.map((i) => batch[i] as EncodedCommit)
+        // Lock in id order first: two processes' batches never deadlock.
+        await prepared(client, `SELECT 1 FROM ${T.instances} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [
+          list.map((c) => c.row.id),
+        ])
+        const updated = await prepared<{ id: string }>(
+          client,
+          `UPDATE ${T.instances} AS i SET version = u.version, state = u.state, status = u.status, revision = u.revision, data = u.data,
+             owner = CASE WHEN u.set_owner THEN u.owner ELSE i.owner END, next_due = u.next_due, updated_at = u.updated_at
+           FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::int[], $7::jsonb[], $8::bool[], $9::text[], $10::bigint[], $11::bigint[])
+             AS u(id, expected, version, state, status, revision, data, set_owner, owner, next_due, updated_at)
+           WHERE i.id = u.id AND i.revision = u.expected RETURNING i.id`,
+          [
+            list.map((c) => c.row.id),
+            list.map((c) => c.expectedRevision),
+            list.map((c) => c.row.version),
+            list.map((c) => c.row.state),
+            list.map((c) => c.row.status),
+            list.map((c) => c.row.revision),
+            list.map((c) => c.row.data),
+            list.map((c) => c.setOwner),
+            list.map((c) => c.row.owner),
+            list.map((c) => c.row.next_due),
+            list.map((c) => c.row.updated_at),
+          ],
+        )
+        const ok = new Set(updated.rows.map((r) => r.id))
+        for (const i of updates)
+          results[i] = ok.has((batch[i] as EncodedCommit).row.id) ? { status: 'committed' } : { status: 'conflict' }
+      }
+      const done = batch.filter((_, i) => results[i]?.status === 'committed')
+      const events = done.filter((c) => c.eventId !== undefined)
+      if (events.length > 0) {
+        await prepared(
+          client,
+          `INSERT INTO ${T.events} (instance_id, event_id) SELECT * FROM unnest($1::text[], $2::text[])`,
+          [events.map((c) => c.row.id), events.map((c) => c.eventId)],
+        )
+      }
+      const history = done.flatMap((c) => c.history)
+      if (history.length > 0) {
+        await prepared(
+          client,
+          `INSERT INTO ${T.history} (instance_id, seq, at, kind, event, from_state, to_state)
+           SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::jsonb[], $6::text[], $7::text[])`,
+          [
+            history.map((h) => h.instanceId),
+            history.map((h) => h.seq),
+            history.map((h) => h.at),
+            history.map((h) => h.kind),
+            history.map((h) => h.event),
+            history.map((h) => h.from),
+            history.map((h) => h.to),
+          ],
+        )
+      }
+      const outbox = done.flatMap((c) => c.outbox.map((o) => ({ ...o, hold: c.outboxHoldUntil })))
+      if (outbox.length > 0) {
+        await prepared(
+          client,
+          `INSERT INTO ${T.outbox} (id, instance_id, topic, key, headers, data, created_at, available_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::bigint[], $8::bigint[])`,
+          [
+            outbox.map((o) => o.id),
+            outbox.map((o) => o.instanceId),
+            outbox.map((o) => o.topic),
+            outbox.map((o) => o.key),
+            outbox.map((o) => o.headers),
+            outbox.map((o) => o.data),
+            outbox.map((o) => o.createdAt),
+            outbox.map((o) => o.hold),
+          ],
+        )
+      }
+      await client.query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw error
+    }
+    return results as CommitResult[]
+  }
+
+  const takeBatch = (): Pending[] => {
+    const batch: Pending[] = []
+    const ids = new Set<string>()
+    const rest: Pending[] = []
+    for (const pending of queue) {
+      // One commit per instance per batch: a second one waits for the next batch.
+      if (batch.length < maxBatch && !ids.has(pending.encoded.row.id)) {
+        ids.add(pending.encoded.row.id)
+        batch.push(pending)
+      } else rest.push(pending)
+    }
+    queue = rest
+    return batch
+  }
+
+  const writer = async () => {
+    try {
+      while (queue.length > 0) {
+        const batch = takeBatch()
+        let client: Pg.PoolClient
+        try {
+          client = await requirePool().connect()
+        } catch (error) {
+          for (const p of batch) p.reject(unavailable('commit', error))
+          continue
+        }
+        let broken: Error | undefined
+        try {
+          const results = await runBatch(
+            client,
+            batch.map((p) => p.encoded),
+          )
+          batch.forEach((p, i) => {
+            p.resolve(results[i] as CommitResult)
+          })
+        } catch (error) {
+          if (batch.length === 1) (batch[0] as Pending).reject(unavailable('commit', error))
+          else {
+            // A failing commit must not fail the others: one transaction each.
+            for (const p of batch) {
+              try {
+                p.resolve(((await runBatch(client, [p.encoded])) as CommitResult[])[0] as CommitResult)
+              } catch (single) {
+                p.reject(unavailable('commit', single))
+                if (isConnectionError(single)) broken = single as Error
+              }
+            }
+          }
+          if (isConnectionError(error)) broken = error as Error
+        } finally {
+          client.release(broken)
+        }
+      }
+    } finally {
+      activeWriters--
+    }
+  }
+
+  const startWriter = () => {
+    if (activeWriters >= writers || queue.length === 0) return
+    activeWriters++
+    setImmediate(() => {
+      void writer().then(startWriter)
+    })
+  }
+
+  const store: Store = {
+    kind: 'postgres',
+    shared: true,
+    open() {
+      if (pool) return Promise.resolve()
+      if (!opening) {
+        opening = (async () => {
+          const pg = await loadDriver()
+          const candidate = opts.pool ?? new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 })
+          ownPool = opts.pool === undefined
+          // An idle client losing its connection must not crash the process; the next query reports it.
+          if (ownPool) candidate.on('error', () => undefined)
+          let client: Pg.PoolClient | undefined
+          try {
+            client = await candidate.connect()
+            await client.query('BEGIN')
+            await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [
+              `@backplane/workflow ${schema}.${prefix}`,
+            ])
+            await client.query(ddl)
+            await client.query('COMMIT')
+            client.release()
+          } catch (error) {
+            if (client) {
+              await client.query('ROLLBACK').catch(() => undefined)
+              client.release(true)
+            }
+            if (ownPool) await candidate.end().catch(() => undefined)
+            throw unavailable(`connecting to ${redact(opts.connectionString)}`, error)
+          }
+          pool = candidate
+        })().finally(() => {
+          opening = undefined
+        })
+      }
+      return opening
+    },
+    async close() {
+      if (opening) await opening.catch(() => undefined)
+      while (queue.length > 0 || activeWriters > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+      const current = pool
+      pool = undefined
+      if (current && ownPool) await current.end()
+    },
+    commit(commit: Commit): Promise<CommitResult> {
+      let encoded: EncodedCommit
+      try {
+        encoded = encodeCommit(commit)
+        requirePool()
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      return new Promise((resolve, reject) => {
+        queue.push({ encoded, resolve, reject })
+        startWriter()
+      })
+    },
+    async load(id) {
+      const rows = await query<Record<string, unknown>>(
+        'load',
+        `SELECT ${INSTANCE_COLUMNS} FROM ${T.instances} WHERE id = $1`,
+        [id],
+      )
+      const row = rows[0]
+      return row ? rowToRecord(row) : undefined
+    },
+    async list(filter: ListFilter) {
+      const where: string[] = []
+      const params: unknown[] = []
+      for (const [column, value] of [
+        ['machine', filter.machine],
+        ['version', filter.version],
+        ['state', filter.state],
+        ['status', filter.status],
+      ] as const) {
+        if (value !== undefined) {
+          params.push(value)
+          where.push(`${column} = $${params.length}`)
+        }
+      }
+      if (filter.after !== undefined) {
+        params.push(filter.after)
+        where.push(`id > $${params.length}`)
+      }
+      params.push(filter.limit ?? 100)
+      const rows = await query<Record<string, unknown>>(
+        'list',
+        `SELECT ${INSTANCE_COLUMNS} FROM ${T.instances} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id COLLATE "C" LIMIT $${params.length}`,
+        params,
+      )
+      return rows.map((row) => rowToRecord(row))
+    },
+    async history(id): Promise<HistoryRecord[]> {
+      const rows = await query('history', `SELECT * FROM ${T.history} WHERE instance_id = $1 ORDER BY seq`, [id])
+      return rows.map(rowToHistory)
+    },
+    async hasEvent(instanceId, eventId) {
+      const rows = await query('hasEvent', `SELECT 1 FROM ${T.events} WHERE instance_id = $1 AND event_id = $2`, [
+        instanceId,
+        eventId,
+      ])
+      return rows.length > 0
+    },
+    async claim(claim: ClaimOptions) {
+      const byId = claim.afterId !== undefined
+      const rows = await query<Record<string, unknown> & { id: string }>(
+        'claim',
+        `WITH c AS (
+           SELECT i.id FROM ${T.instances} i
+           WHERE i.next_due IS NOT NULL AND i.next_due <= $1
+             AND ($2 OR i.owner IS NULL OR (i.owner = $3 AND $4)
+                  OR (i.owner <> $3 AND NOT EXISTS (SELECT 1 FROM ${T.owners} o WHERE o.owner = i.owner AND o.alive_until > $5)))
+             ${byId ? 'AND i.id COLLATE "C" > $7 ORDER BY i.id COLLATE "C"' : 'ORDER BY i.next_due'} LIMIT $6
+           FOR UPDATE OF i SKIP LOCKED)
+         UPDATE ${T.instances} i SET owner = $3 FROM c WHERE i.id = c.id RETURNING ${INSTANCE_COLUMNS.split(', ')
+           .map((c) => `i.${c}`)
+           .join(', ')}`,
+        [
+          Math.min(claim.dueBefore, Number.MAX_SAFE_INTEGER),
+          claim.takeover,
+          claim.owner,
+          claim.includeOwn,
+          claim.now,
+          claim.limit,
+          ...(byId ? [claim.afterId] : []),
+        ],
+      )
+      // RETURNING has no order: put pages back in id order (bytewise, as COLLATE "C").
+      if (byId) rows.sort((a, b) => Buffer.compare(Buffer.from(a.id), Buffer.from(b.id)))
+      return rows.map((row) => rowToRecord(row, claim.owner))
+    },
+    async heartbeat(owner, until) {
+      if (until > 0) {
+        await query(
+          'heartbeat',
+          `INSERT INTO ${T.owners} (owner, alive_until) VALUES ($1, $2) ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until`,
+          [owner, until],
+        )
+        return
+      }
+      await query(
+        'heartbeat',
+        `WITH gone AS (DELETE FROM ${T.owners} WHERE owner = $1) UPDATE ${T.instances} SET owner = NULL WHERE owner = $1`,
+        [owner],
+      )
+    },
+    async claimOutbox(claim: OutboxClaimOptions): Promise<OutboxRecord[]> {
+      const rows = await query<Record<string, unknown>>(
+        'claimOutbox',
+        `WITH c AS (SELECT seq FROM ${T.outbox} WHERE available_at <= $1 ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
+         UPDATE ${T.outbox} o SET available_at = $3 FROM c WHERE o.seq = c.seq RETURNING o.*`,
+        [claim.now, claim.limit, claim.holdUntil],
+      )
+      return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(rowToOutbox)
+    },
+    async ackOutbox(ids) {
+      if (ids.length === 0) return
+      await query('ackOutbox', `DELETE FROM ${T.outbox} WHERE id = ANY($1::text[])`, [ids])
+    },
+  }
+  return store
+}
+
+/** Runs a query as a named prepared statement: parsed and planned once per connection. */
+function prepared<R extends Pg.QueryResultRow = Pg.QueryResultRow>(
+  client: Pg.PoolClient,
+  text: string,
+  values: unknown[],
+) {
+  let hash = 2166136261
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619)
+  return client.query<R>({ name: `wf_${(hash >>> 0).toString(36)}_${text.length}`, text, values })
+}
+
+function redact(url: string | undefined): string {
+  if (!url) return 'the pool'
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string })?.code
+  return (
+    (typeof code === 'string' &&
+      (code.startsWith('08') ||
+        code === 'ECONNREFUSED' ||
+        code === 'ECONNRESET' ||
+        code === '57P01' ||
+        code === 'EPIPE')) ||
+    /Connection terminated|not queryable/i.test((error as Error)?.message ?? '')
+  )
+}

@@ -1,0 +1,510 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type BetterSqlite3 from 'better-sqlite3'
+import { WorkflowError } from '../errors.js'
+import type {
+  ClaimOptions,
+  Commit,
+  CommitResult,
+  HistoryRecord,
+  InstanceRecord,
+  ListFilter,
+  OutboxClaimOptions,
+  OutboxRecord,
+  Store,
+} from '../store.js'
+import { type EncodedCommit, encodeCommit, INSTANCE_COLUMNS, rowToHistory, rowToOutbox, rowToRecord } from './encode.js'
+
+export interface SqliteStoreOptions {
+  /** Database file (its directory is created when missing); `':memory:'` for a throwaway database. */
+  readonly path: string
+  /**
+   * `'full'` (default): every commit is on disk (fsync of the WAL) before it resolves, so it survives
+   * a power loss. `'normal'`: it survives a crash of the process but the last commits may be lost
+   * with the machine. Group commit makes `'full'` cheap under load.
+   */
+  readonly synchronous?: 'full' | 'normal' | undefined
+  /** Batch the commits that arrive together into one SQLite transaction (one fsync). Default true. */
+  readonly groupCommit?: boolean | undefined
+  /** Most commits in one batch. Default 1,000. */
+  readonly maxBatch?: number | undefined
+  /** How long to wait for a lock held by another connection (ms). Default 5,000. */
+  readonly busyTimeout?: number | undefined
+}
+
+type Database = BetterSqlite3.Database
+type Statement = BetterSqlite3.Statement
+
+const SCHEMA_VERSION = 1
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS wf_instances (
+  id TEXT PRIMARY KEY,
+  machine TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  status TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  owner TEXT,
+  next_due INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  history_head INTEGER
+);
+CREATE INDEX IF NOT EXISTS wf_instances_due ON wf_instances (next_due) WHERE next_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS wf_instances_list ON wf_instances (machine, status);
+-- The history is an append-only log: each row points to the instance's previous row and the
+-- instance row to its last one. Appends stay sequential (no per-instance index to update at
+-- random), which is most of what a commit costs; history(id) walks the chain back.
+CREATE TABLE IF NOT EXISTS wf_history (
+  instance_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  event TEXT NOT NULL,
+  from_state TEXT,
+  to_state TEXT NOT NULL,
+  prev INTEGER
+);
+CREATE TABLE IF NOT EXISTS wf_events (
+  instance_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  PRIMARY KEY (instance_id, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wf_outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  instance_id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  key TEXT,
+  headers TEXT,
+  data TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  available_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS wf_outbox_ready ON wf_outbox (available_at);
+CREATE TABLE IF NOT EXISTS wf_owners (
+  owner TEXT PRIMARY KEY,
+  alive_until INTEGER NOT NULL
+);
+`
+
+const claimSql = (order: string) => `SELECT ${INSTANCE_COLUMNS} FROM wf_instances i
+  WHERE next_due IS NOT NULL AND next_due <= @due
+    AND (@takeover = 1 OR owner IS NULL OR (owner = @owner AND @own = 1)
+         OR (owner <> @owner AND NOT EXISTS (SELECT 1 FROM wf_owners o WHERE o.owner = i.owner AND o.alive_until > @now)))
+    ${order} LIMIT @limit`
+
+interface Pending {
+  encoded: EncodedCommit
+  resolve: (result: CommitResult) => void
+  reject: (error: unknown) => void
+}
+
+interface InstanceRow {
+  data: string
+  owner: string | null
+}
+
+function unavailable(what: string, error: unknown): WorkflowError {
+  if (WorkflowError.is(error)) return error
+  return new WorkflowError(
+    'WORKFLOW_STORE_UNAVAILABLE',
+    `sqlite store: ${what} failed: ${(error as Error)?.message ?? error}`,
+    { cause: error },
+  )
+}
+
+function parseRecord(row: InstanceRow): InstanceRecord {
+  return rowToRecord(row as unknown as Record<string, unknown>)
+}
+
+/** Loads better-sqlite3 or explains how to get it. */
+async function loadDriver(): Promise<typeof BetterSqlite3> {
+  try {
+    const module = (await import('better-sqlite3')) as unknown as { default?: typeof BetterSqlite3 }
+    return (module.default ?? module) as typeof BetterSqlite3
+  } catch (error) {
+    throw new WorkflowError(
+      'WORKFLOW_CLIENT_MISSING',
+      'the sqlite store needs the better-sqlite3 package: npm install better-sqlite3',
+      { cause: error },
+    )
+  }
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode, driven by one engine process (other processes,
+ * such as the CLI, may read it and commit events; the driving engine picks their work up within
+ * `pollMs`). Concurrent commits are grouped into one transaction.
+ */
+export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
+  const options: SqliteStoreOptions = typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions
+  if (typeof options?.path !== 'string' || options.path === '') {
+    throw new WorkflowError(
+      'WORKFLOW_INVALID_OPTIONS',
+      `sqliteStore: expected a database file path (or ':memory:'), got ${JSON.stringify(options?.path)}`,
+    )
+  }
+  if (options.synchronous !== undefined && options.synchronous !== 'full' && options.synchronous !== 'normal') {
+    throw new WorkflowError(
+      'WORKFLOW_INVALID_OPTIONS',
+      `sqliteStore: synchronous: expected 'full' or 'normal', got ${JSON.stringify(options.synchronous)}`,
+    )
+  }
+  const groupCommit = options.groupCommit ?? true
+  const maxBatch = options.maxBatch ?? 1000
+  let db: Database | undefined
+  let opening: Promise<void> | undefined
+  let statements: ReturnType<typeof prepare> | undefined
+  let queue: Pending[] = []
+  let flushScheduled = false
+
+  function prepare(database: Database) {
+    const s = (sql: string): Statement => database.prepare(sql)
+    return {
+      insert: s(
+        `INSERT OR IGNORE INTO wf_instances (id, machine, version, state, status, revision, data, owner, next_due, created_at, updated_at)
+         VALUES (@id, @machine, @version, @state, @status, @revision, @data, @owner, @next_due, @created_at, @updated_at)`,
+      ),
+      updateKeepOwner: s(
+        `UPDATE wf_instances SET version = @version, state = @state, status = @status, revision = @revision, data = @data,
+           next_due = @next_due, updated_at = @updated_at WHERE id = @id AND revision = @expected`,
+      ),
+      updateSetOwner: s(
+        `UPDATE wf_instances SET version = @version, state = @state, status = @status, revision = @revision, data = @data,
+           owner = @owner, next_due = @next_due, updated_at = @updated_at WHERE id = @id AND revision = @expected`,
+      ),
+      hasEvent: s('SELECT 1 AS x FROM wf_events WHERE instance_id = ? AND event_id = ?').pluck(),
+      insertEvent: s('INSERT INTO wf_events (instance_id, event_id) VALUES (?, ?)'),
+      insertHistory: s(
+        `INSERT INTO wf_history (instance_id, seq, at, kind, event, from_state, to_state, prev)
+         VALUES (@id, @seq, @at, @kind, @event, @from, @to, @prev)`,
+      ),
+      insertHistoryCas: s(
+        `INSERT INTO wf_history (instance_id, seq, at, kind, event, from_state, to_state, prev)
+         SELECT @id, @seq, @at, @kind, @event, @from, @to, history_head FROM wf_instances WHERE id = @id AND revision = @expected`,
+      ),
+      updateKeepOwnerHead: s(
+        `UPDATE wf_instances SET version = @version, state = @state, status = @status, revision = @revision, data = @data,
+           next_due = @next_due, updated_at = @updated_at, history_head = @head WHERE id = @id AND revision = @expected`,
+      ),
+      updateSetOwnerHead: s(
+        `UPDATE wf_instances SET version = @version, state = @state, status = @status, revision = @revision, data = @data,
+           owner = @owner, next_due = @next_due, updated_at = @updated_at, history_head = @head WHERE id = @id AND revision = @expected`,
+      ),
+      setHead: s('UPDATE wf_instances SET history_head = ? WHERE id = ?'),
+      insertOutbox: s(
+        'INSERT INTO wf_outbox (id, instance_id, topic, key, headers, data, created_at, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      load: s(`SELECT ${INSTANCE_COLUMNS} FROM wf_instances WHERE id = ?`),
+      history: s(
+        `WITH RECURSIVE chain (r) AS (
+           SELECT history_head FROM wf_instances WHERE id = ?
+           UNION ALL SELECT h.prev FROM wf_history h JOIN chain ON h.rowid = chain.r WHERE h.prev IS NOT NULL)
+         SELECT h.* FROM chain JOIN wf_history h ON h.rowid = chain.r ORDER BY h.seq`,
+      ),
+      claimSelect: s(claimSql('ORDER BY next_due')),
+      claimSelectById: s(claimSql('AND id > @after ORDER BY id')),
+      setOwner: s('UPDATE wf_instances SET owner = ? WHERE id = ?'),
+      heartbeat: s(
+        'INSERT INTO wf_owners (owner, alive_until) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until',
+      ),
+      dropOwner: s('DELETE FROM wf_owners WHERE owner = ?'),
+      releaseOwner: s('UPDATE wf_instances SET owner = NULL WHERE owner = ?'),
+      outboxSelect: s('SELECT * FROM wf_outbox WHERE available_at <= ? ORDER BY seq LIMIT ?'),
+      outboxHold: s('UPDATE wf_outbox SET available_at = ? WHERE id = ?'),
+      outboxDelete: s('DELETE FROM wf_outbox WHERE id = ?'),
+    }
+  }
+
+  const requireOpen = (): { database: Database; st: NonNullable<typeof statements> } => {
+    if (!db || !statements)
+      throw new WorkflowError(
+        'WORKFLOW_STORE_UNAVAILABLE',
+        'sqlite store: not open (open() it, or hand it to createEngine)',
+      )
+    return { database: db, st: statements }
+  }
+
+  /** Applies one commit inside the current transaction. */
+  const applyOne = (st: NonNullable<typeof statements>, c: EncodedCommit): CommitResult => {
+    const history = (h: EncodedCommit['history'][number], prev: number | bigint | null) =>
+      st.insertHistory.run({
+        id: c.row.id,
+        seq: h.seq,
+        at: h.at,
+        kind: h.kind,
+        event: h.event,
+        from: h.from,
+        to: h.to,
+        prev,
+      }).lastInsertRowid
+    let head: number | bigint | null = null
+    if (c.expectedRevision === 0) {
+      if (st.insert.run(c.row).changes === 0) return { status: 'exists' }
+      for (const h of c.history) head = history(h, head)
+      if (head !== null) st.setHead.run(head, c.row.id)
+    } else {
+      if (c.eventId !== undefined && st.hasEvent.get(c.row.id, c.eventId) !== undefined) return { status: 'duplicate' }
+      const [first, ...rest] = c.history
+      if (first === undefined) {
+        const statement = c.setOwner ? st.updateSetOwner : st.updateKeepOwner
+        if (statement.run({ ...c.row, expected: c.expectedRevision }).changes === 0) return { status: 'conflict' }
+      } else {
+        // The compare-and-set is in the first history insert: it copies the head only from a row
+        // still at the expected revision, so a stale commit inserts nothing and writes nothing.
+        const inserted = st.insertHistoryCas.run({
+          id: c.row.id,
+          seq: first.seq,
+          at: first.at,
+          kind: first.kind,
+          event: first.event,
+          from: first.from,
+          to: first.to,
+          expected: c.expectedRevision,
+        })
+        if (inserted.changes === 0) return { status: 'conflict' }
+        head = inserted.lastInsertRowid
+        for (const h of rest) head = history(h, head)
+        const statement = c.setOwner ? st.updateSetOwnerHead : st.updateKeepOwnerHead
+        if (statement.run({ ...c.row, expected: c.expectedRevision, head }).changes !== 1) {
+          throw new Error(`instance ${c.row.id} changed inside its own transaction`)
+        }
+      }
+    }
+    if (c.eventId !== undefined) st.insertEvent.run(c.row.id, c.eventId)
+    for (const o of c.outbox)
+      st.insertOutbox.run(o.id, o.instanceId, o.topic, o.key, o.headers, o.data, o.createdAt, c.outboxHoldUntil)
+    return { status: 'committed' }
+  }
+
+  const runBatch = (batch: Pending[]) => {
+    let database: Database
+    let st: NonNullable<typeof statements>
+    try {
+      ;({ database, st } = requireOpen())
+    } catch (error) {
+      for (const p of batch) p.reject(error)
+      return
+    }
+    try {
+      const results = database.transaction(() => batch.map((p) => applyOne(st, p.encoded)))()
+      batch.forEach((p, i) => {
+        p.resolve(results[i] as CommitResult)
+      })
+    } catch (error) {
+      if (batch.length === 1) {
+        ;(batch[0] as Pending).reject(unavailable('commit', error))
+        return
+      }
+      // One bad commit must not fail the others: apply them one by one.
+      for (const p of batch) {
+        try {
+          p.resolve(database.transaction(() => applyOne(st, p.encoded))())
+        } catch (single) {
+          p.reject(unavailable('commit', single))
+        }
+      }
+    }
+  }
+
+  const flush = () => {
+    flushScheduled = false
+    while (queue.length > 0) {
+      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch)
+      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
+      runBatch(batch)
+    }
+  }
+
+  const store: Store = {
+    kind: 'sqlite',
+    shared: false,
+    open() {
+      if (db) return Promise.resolve()
+      if (!opening) {
+        opening = (async () => {
+          const Driver = await loadDriver()
+          try {
+            if (options.path !== ':memory:' && !options.path.startsWith('file:'))
+              mkdirSync(dirname(options.path), { recursive: true })
+            const database = new Driver(options.path, { timeout: options.busyTimeout ?? 5000 })
+            try {
+              database.pragma('journal_mode = WAL')
+              database.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`)
+              const version = database.pragma('user_version', { simple: true }) as number
+              if (version !== 0 && version !== SCHEMA_VERSION) {
+                throw new WorkflowError(
+                  'WORKFLOW_STORE_UNAVAILABLE',
+                  `sqlite store: ${options.path} has schema version ${version}; this version of @backplane/workflow reads version ${SCHEMA_VERSION}`,
+                )
+              }
+              database.exec(SCHEMA)
+              database.pragma(`user_version = ${SCHEMA_VERSION}`)
+              statements = prepare(database)
+            } catch (error) {
+              database.close()
+              throw error
+            }
+            db = database
+          } catch (error) {
+            const message = (error as Error)?.message ?? String(error)
+            if (/bindings|better_sqlite3\.node|NODE_MODULE_VERSION/i.test(message)) {
+              throw new WorkflowError(
+                'WORKFLOW_CLIENT_MISSING',
+                `better-sqlite3 is installed but its native module cannot be loaded (${message}): allow its install script (npm install-scripts approve better-sqlite3, or "allowScripts" in package.json) and run npm rebuild better-sqlite3`,
+                { cause: error },
+              )
+            }
+            throw unavailable(`opening ${options.path}`, error)
+          }
+        })().finally(() => {
+          opening = undefined
+        })
+      }
+      return opening
+    },
+    async close() {
+      if (opening) await opening.catch(() => undefined)
+      flush()
+      const database = db
+      db = undefined
+      statements = undefined
+      database?.close()
+    },
+    commit(commit: Commit): Promise<CommitResult> {
+      let encoded: EncodedCommit
+      try {
+        encoded = encodeCommit(commit)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      if (!groupCommit) {
+        try {
+          const { database, st } = requireOpen()
+          return Promise.resolve(database.transaction(() => applyOne(st, encoded))())
+        } catch (error) {
+          return Promise.reject(unavailable('commit', error))
+        }
+      }
+      return new Promise((resolve, reject) => {
+        queue.push({ encoded, resolve, reject })
+        if (!flushScheduled) {
+          flushScheduled = true
+          setImmediate(flush)
+        }
+      })
+    },
+    async load(id) {
+      try {
+        const row = requireOpen().st.load.get(id) as InstanceRow | undefined
+        return row ? parseRecord(row) : undefined
+      } catch (error) {
+        throw unavailable('load', error)
+      }
+    },
+    async list(filter: ListFilter) {
+      try {
+        const { database } = requireOpen()
+        const where: string[] = []
+        const params: unknown[] = []
+        for (const [column, value] of [
+          ['machine', filter.machine],
+          ['version', filter.version],
+          ['state', filter.state],
+          ['status', filter.status],
+        ] as const) {
+          if (value !== undefined) {
+            where.push(`${column} = ?`)
+            params.push(value)
+          }
+        }
+        if (filter.after !== undefined) {
+          where.push('id > ?')
+          params.push(filter.after)
+        }
+        params.push(filter.limit ?? 100)
+        const rows = database
+          .prepare(
+            `SELECT ${INSTANCE_COLUMNS} FROM wf_instances ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`,
+          )
+          .all(...params) as InstanceRow[]
+        return rows.map(parseRecord)
+      } catch (error) {
+        throw unavailable('list', error)
+      }
+    },
+    async history(id): Promise<HistoryRecord[]> {
+      try {
+        return (requireOpen().st.history.all(id) as Record<string, unknown>[]).map(rowToHistory)
+      } catch (error) {
+        throw unavailable('history', error)
+      }
+    },
+    async hasEvent(instanceId, eventId) {
+      try {
+        return requireOpen().st.hasEvent.get(instanceId, eventId) !== undefined
+      } catch (error) {
+        throw unavailable('hasEvent', error)
+      }
+    },
+    async claim(claim: ClaimOptions) {
+      try {
+        const { database, st } = requireOpen()
+        return database.transaction(() => {
+          const statement = claim.afterId === undefined ? st.claimSelect : st.claimSelectById
+          const rows = statement.all({
+            after: claim.afterId ?? '',
+            due: claim.dueBefore,
+            takeover: claim.takeover ? 1 : 0,
+            owner: claim.owner,
+            own: claim.includeOwn ? 1 : 0,
+            now: claim.now,
+            limit: claim.limit,
+          }) as (InstanceRow & { id: string })[]
+          for (const row of rows) st.setOwner.run(claim.owner, row.id)
+          return rows.map((row) => rowToRecord(row as unknown as Record<string, unknown>, claim.owner))
+        })()
+      } catch (error) {
+        throw unavailable('claim', error)
+      }
+    },
+    async heartbeat(owner, until) {
+      try {
+        const { database, st } = requireOpen()
+        if (until > 0) st.heartbeat.run(owner, until)
+        else
+          database.transaction(() => {
+            st.dropOwner.run(owner)
+            st.releaseOwner.run(owner)
+          })()
+      } catch (error) {
+        throw unavailable('heartbeat', error)
+      }
+    },
+    async claimOutbox(claim: OutboxClaimOptions): Promise<OutboxRecord[]> {
+      try {
+        const { database, st } = requireOpen()
+        return database.transaction(() => {
+          const rows = st.outboxSelect.all(claim.now, claim.limit) as Record<string, unknown>[]
+          for (const row of rows) st.outboxHold.run(claim.holdUntil, row.id)
+          return rows.map(rowToOutbox)
+        })()
+      } catch (error) {
+        throw unavailable('claimOutbox', error)
+      }
+    },
+    async ackOutbox(ids) {
+      try {
+        const { database, st } = requireOpen()
+        database.transaction(() => {
+          for (const id of ids) st.outboxDelete.run(id)
+        })()
+      } catch (error) {
+        throw unavailable('ackOutbox', error)
+      }
+    },
+  }
+  return store
+}

@@ -1,0 +1,134 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main } from '../src/cli.js'
+import { createEngine, type Engine, NonRetryableError } from '../src/index.js'
+import { sqliteStore } from '../src/stores/sqlite.js'
+// @ts-expect-error: a plain .mjs fixture without types
+import { ticket } from './fixtures/cli.config.mjs'
+import { packageDir, requireBuild } from './helpers/runner.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'wf-cli-'))
+const db = join(dir, 'workflows.db')
+const config = join(packageDir, 'test/fixtures/cli.config.mjs')
+let driver: Engine
+let notifyFails = true
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  let out = ''
+  let err = ''
+  stdout.on('data', (c) => {
+    out += c
+  })
+  stderr.on('data', (c) => {
+    err += c
+  })
+  const code = await main(['--config', config, ...args], { stdout, stderr, env: { WF_CLI_DB: db } })
+  return { code, out, err }
+}
+
+beforeAll(async () => {
+  process.env.WF_CLI_DB = db
+  // The process that drives the store: runs the activity and picks up what the CLI commits.
+  driver = await createEngine({
+    store: sqliteStore(db),
+    machines: [ticket],
+    pollMs: 50,
+    activities: {
+      notify: async () => {
+        if (notifyFails) throw new NonRetryableError('mail server said no')
+        return { sent: true }
+      },
+    },
+  })
+  await driver.start(ticket, { id: 't-1', input: { title: 'printer on fire' } })
+  await driver.start(ticket, { id: 't-2', input: { title: 'coffee' } })
+  await driver.send('t-2', { type: 'ASSIGN' })
+  await driver.waitFor('t-2', (i) => i.status === 'failed')
+})
+
+afterAll(async () => {
+  await driver.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('backplane-workflow', () => {
+  it('lists instances, filtered', async () => {
+    const all = await cli('list')
+    expect(all.code).toBe(0)
+    expect(all.out).toMatch(/^ID\s+MACHINE\s+STATE\s+STATUS\s+UPDATED\n/)
+    expect(all.out).toMatch(/t-1\s+ticket v1\s+open\s+running/)
+    expect(all.out).toMatch(/t-2\s+ticket v1\s+assigned\s+failed/)
+    const failed = await cli('list', '--status', 'failed', '--json')
+    expect((JSON.parse(failed.out) as { id: string }[]).map((i) => i.id)).toEqual(['t-2'])
+  })
+
+  it('shows an instance with its history', async () => {
+    const shown = await cli('show', 't-2')
+    expect(shown.code).toBe(0)
+    expect(shown.out).toContain('state:    assigned (failed)')
+    expect(shown.out).toContain('failure:  activity notify failed: mail server said no')
+    expect(shown.out).toMatch(/1\s+\S+ \S+Z\s+start\s+-\s+open\s+start/)
+    expect(shown.out).toMatch(/2\s+\S+ \S+Z\s+event\s+open\s+assigned\s+ASSIGN/)
+    const history = JSON.parse((await cli('history', 't-2', '--json')).out) as { kind: string }[]
+    expect(history.map((e) => e.kind)).toEqual(['start', 'event', 'failed'])
+  })
+
+  it('sends an event (idempotent by --event-id) and retries a failed instance, which the driving engine then runs', async () => {
+    expect((await cli('send', 't-1', 'CLOSE', '--event-id', 'ops-1')).out).toBe('applied: t-1 is in closed (done)\n')
+    expect((await cli('send', 't-1', 'CLOSE', '--event-id', 'ops-1')).out).toBe('duplicate: t-1 is in closed (done)\n')
+    notifyFails = false
+    const retried = await cli('retry', 't-2')
+    expect(retried).toMatchObject({ code: 0, out: 'retrying: t-2 is running in assigned\n' })
+    const waiting = await driver.waitFor('t-2', (i) => i.state === 'waiting', { timeoutMs: 5000 })
+    expect(waiting.timers.map((t) => t.delay)).toEqual(['2h'])
+  })
+
+  it('prints the Mermaid diagram', async () => {
+    const { code, out } = await cli('mermaid', 'ticket')
+    expect(code).toBe(0)
+    expect(out).toContain('stateDiagram-v2\n')
+    expect(out).toContain('  waiting --> closed: after 2h\n')
+  })
+
+  it('exits 1 for an unknown instance or machine, 2 for bad usage', async () => {
+    expect(await cli('show', 'nope')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('WORKFLOW_UNKNOWN_INSTANCE'),
+    })
+    expect((await cli('mermaid', 'nope')).code).toBe(1)
+    expect(await cli('frobnicate')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('unknown command "frobnicate"'),
+    })
+    expect(await cli('send', 't-1')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('send expects an instance id and an event type'),
+    })
+    expect(await cli('send', 't-1', 'X', '--data', '[1]')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--data: expected a JSON object'),
+    })
+    const missing = await main(['list', '--config', join(dir, 'none.mjs')], {
+      stdout: new PassThrough(),
+      stderr: new PassThrough(),
+    })
+    expect(missing).toBe(2)
+  })
+
+  it('runs as the built bin', () => {
+    requireBuild()
+    const bin = join(packageDir, 'dist/cli.js')
+    expect(execFileSync(process.execPath, [bin, '--help'], { encoding: 'utf8' })).toMatch(/^Usage:/)
+    const listed = execFileSync(process.execPath, [bin, 'list', '--config', config], {
+      encoding: 'utf8',
+      env: { ...process.env, WF_CLI_DB: db },
+    })
+    expect(listed).toMatch(/t-1\s+ticket v1\s+closed\s+done/)
+  })
+})

@@ -1,0 +1,28 @@
+import pg from 'pg'
+
+/** DATABASE_URL, or an error telling how to get it: PostgreSQL tests never skip. */
+export function databaseUrl(): string {
+  const url = process.env.DATABASE_URL
+  if (!url) {
+    throw new Error(
+      'DATABASE_URL is not set: run `npm test` (it starts PostgreSQL through scripts/services.sh and exports it), or by hand: bash scripts/services.sh up postgres && set -a && . <(bash scripts/services.sh env) && set +a',
+    )
+  }
+  return url
+}
+
+/** A schema name of its own for one test file, so files can run in parallel. */
+export function schemaName(prefix: string): string {
+  return `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+}
+
+export async function dropSchemas(url: string, schemas: readonly string[]): Promise<void> {
+  if (schemas.length === 0) return
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+  } finally {
+    await client.end()
+  }
+}
