@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { writeSection } from '../lib/benchmarks-md.mjs'
+import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -30,11 +31,7 @@ const BODY = JSON.stringify({ orderId: 'o-1042', customer: 'c-77', amount: 42.5,
 const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${KEY}` }
 
 function ensureBuilt() {
-  const dist = join(root, 'packages', 'messaging', 'dist')
-  if (existsSync(join(dist, 'bridge.js')) && existsSync(join(dist, 'memory.js'))) return
-  process.stdout.write('building @backplane/messaging ...\n')
-  const built = spawnSync('npm', ['run', 'build', '-w', '@backplane/messaging'], { cwd: root, stdio: 'inherit' })
-  if (built.status !== 0) throw new Error('npm run build -w @backplane/messaging failed')
+  buildIfNeeded('messaging', ['bridge.js', 'memory.js'])
 }
 
 /** A server process; resolves once it says which port it listens on. */

@@ -6,11 +6,11 @@
 // section of BENCHMARKS.md. Run it with `npm run bench -- config`.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeSection } from '../lib/benchmarks-md.mjs'
+import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -28,25 +28,7 @@ const PER_BLOCK = Math.ceil(UPDATES / ROUNDS)
 const WORKER_TIMEOUT_MS = 120_000
 
 function ensureBuilt() {
-  const dist = join(root, 'packages', 'config-client', 'dist')
-  if (!existsSync(join(dist, 'index.js')) || !existsSync(join(dist, 'etcd.js'))) {
-    process.stdout.write('building @backplane/config-client (dist is missing)…\n')
-    const build = spawnSync('npm', ['run', 'build', '-w', '@backplane/config-client'], { cwd: root, stdio: 'inherit' })
-    if (build.status !== 0) {
-      process.stderr.write('build of @backplane/config-client failed\n')
-      process.exit(1)
-    }
-    return
-  }
-  const built = statSync(join(dist, 'index.js')).mtimeMs
-  const src = join(root, 'packages', 'config-client', 'src')
-  const newer = readdirSync(src, { recursive: true })
-    .filter((f) => String(f).endsWith('.ts'))
-    .filter((f) => statSync(join(src, String(f))).mtimeMs > built)
-  if (newer.length > 0)
-    process.stdout.write(
-      `note: packages/config-client/dist is older than src (${newer.join(', ')}); run \`npm run build -w @backplane/config-client\` to measure the current source\n`,
-    )
+  buildIfNeeded('config-client', ['index.js', 'etcd.js'])
 }
 
 /** ETCD_ENDPOINTS from the environment, or a local etcd started (and later stopped) with scripts/services.sh. */

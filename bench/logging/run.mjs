@@ -4,13 +4,14 @@
 // counted (gzip included) before its figures are used. Writes the `## logging` section of
 // BENCHMARKS.md. Run it with `npm run bench -- logging`.
 
-import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { writeSection } from '../lib/benchmarks-md.mjs'
+import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -38,26 +39,7 @@ const VARIANTS = [
 const TRACED = new Set(['b', 'b1', 'b2'])
 
 function ensureBuilt() {
-  const dist = join(root, 'packages', 'logging', 'dist')
-  if (!existsSync(join(dist, 'index.js')) || !existsSync(join(dist, 'trace-context.js'))) {
-    process.stdout.write('building @backplane/logging (dist is missing)…\n')
-    const build = spawnSync('npm', ['run', 'build', '-w', '@backplane/logging'], { cwd: root, stdio: 'inherit' })
-    if (build.status !== 0) {
-      process.stderr.write('build of @backplane/logging failed\n')
-      process.exit(1)
-    }
-    return
-  }
-  const built = statSync(join(dist, 'index.js')).mtimeMs
-  const src = join(root, 'packages', 'logging', 'src')
-  const newer = readdirSync(src, { recursive: true })
-    .filter((f) => String(f).endsWith('.ts'))
-    .filter((f) => statSync(join(src, String(f))).mtimeMs > built)
-  if (newer.length > 0) {
-    process.stdout.write(
-      `note: packages/logging/dist is older than src (${newer.join(', ')}); run \`npm run build -w @backplane/logging\` to measure the current source\n`,
-    )
-  }
+  buildIfNeeded('logging', ['index.js', 'trace-context.js'])
 }
 
 function runWorker(variant, dir) {

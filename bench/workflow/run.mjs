@@ -4,12 +4,14 @@
 // process (worker.mjs); rounds are interleaved, the order rotated each round; every run's database
 // is checked (each transition committed once) before its figures are used. Writes the
 // `## workflow` section of BENCHMARKS.md. Run it with `npm run bench -- workflow`.
+
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeSection } from '../lib/benchmarks-md.mjs'
+import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -59,11 +61,7 @@ const median = (xs) => {
 }
 
 function ensureBuilt() {
-  if (!existsSync(join(root, 'packages', 'workflow', 'dist', 'index.js'))) {
-    process.stdout.write('building @backplane/workflow (dist is missing)…\n')
-    const build = spawnSync('npm', ['run', 'build', '-w', '@backplane/workflow'], { cwd: root, stdio: 'inherit' })
-    if (build.status !== 0) process.exit(1)
-  }
+  buildIfNeeded('workflow', ['index.js'])
   if (!existsSync(join(root, 'node_modules', 'xstate'))) {
     process.stderr.write('xstate is not installed: run npm install at the repo root\n')
     process.exit(1)
