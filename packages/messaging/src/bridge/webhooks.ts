@@ -13,6 +13,7 @@ import { tracerRegistered } from '../telemetry.js'
 import { compileFilter, type HeaderPredicate } from './filter.js'
 import { bridgeMetrics } from './metrics.js'
 import type { ResolvedBridgeOptions } from './options.js'
+import { retryStart } from './retry-start.js'
 import type { WebhookPolicy } from './ssrf.js'
 import type { StoredSubscription } from './store.js'
 import type { TopicRef } from './topics.js'
@@ -215,15 +216,12 @@ export class WebhookManager {
   }
 
   private retryLater(run: Running, delay: number): void {
-    run.retry = setTimeout(() => {
-      run.retry = undefined
-      if (this.closed || this.running.get(run.stored.id) !== run) return
-      this.subscribe(run).catch((error: unknown) => {
-        run.stats.lastError = (error as Error)?.message ?? String(error)
-        this.retryLater(run, Math.min(delay * 2, 60_000))
-      })
-    }, delay)
-    run.retry.unref()
+    retryStart(
+      run,
+      () => !this.closed && this.running.get(run.stored.id) === run,
+      () => this.subscribe(run),
+      delay,
+    )
   }
 
   private async subscribe(run: Running): Promise<void> {
