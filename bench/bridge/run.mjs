@@ -11,11 +11,11 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { writeSection } from '../lib/benchmarks-md.mjs'
+import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const root = join(here, '..', '..')
+const _root = join(here, '..', '..')
 const COMMAND = 'npm run bench -- bridge'
 const KEY = 'bench-key-0123456789abcdef'
 
@@ -380,13 +380,7 @@ async function main() {
     ...(notes.length ? ['Notes:', '', ...notes, ''] : []),
   ].join('\n')
 
-  process.stdout.write(`\n${section}\n`)
-  if (!isDefaultRun) {
-    process.stdout.write('\n(BENCH_BRIDGE_ROUNDS/SECONDS overridden: BENCHMARKS.md left as it is)\n')
-    return
-  }
-  writeSection(join(root, 'BENCHMARKS.md'), 'bridge', section)
-  process.stdout.write('\nwrote the ## bridge section of BENCHMARKS.md\n')
+  publishSection('bridge', section, { isDefaultRun, overrides: 'BENCH_BRIDGE_ROUNDS/SECONDS' })
 }
 
 await main()

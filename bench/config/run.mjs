@@ -9,7 +9,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { writeSection } from '../lib/benchmarks-md.mjs'
+import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -257,13 +257,7 @@ async function main() {
     ...(problems.length ? ['Problems seen:', '', ...problems.map((p) => `- ${p}`), ''] : []),
   ].join('\n')
 
-  process.stdout.write(`\n${section}\n`)
-  if (!isDefaultRun) {
-    process.stdout.write('\n(BENCH_CONFIG_* overridden: BENCHMARKS.md left as it is)\n')
-    return
-  }
-  writeSection(join(root, 'BENCHMARKS.md'), 'config', section)
-  process.stdout.write('\nwrote the ## config section of BENCHMARKS.md\n')
+  publishSection('config', section, { isDefaultRun, overrides: 'BENCH_CONFIG_*' })
 }
 
 await main()

@@ -29,3 +29,17 @@ export function writeSection(file, name, section) {
   }
   writeFileSync(file, out)
 }
+
+/**
+ * Prints the section, and writes it into BENCHMARKS.md only for a run with the default settings
+ * (a quick run with overrides must not replace the recorded figures); `overrides` names them.
+ */
+export function publishSection(name, section, { isDefaultRun, overrides }) {
+  process.stdout.write(`\n${section}\n`)
+  if (!isDefaultRun) {
+    process.stdout.write(`\n(${overrides} overridden: BENCHMARKS.md left as it is)\n`)
+    return
+  }
+  writeSection(BENCHMARKS_FILE, name, section)
+  process.stdout.write(`\nwrote the ## ${name} section of BENCHMARKS.md\n`)
+}

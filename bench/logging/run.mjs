@@ -10,7 +10,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { writeSection } from '../lib/benchmarks-md.mjs'
+import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -300,14 +300,7 @@ async function main() {
     ...(notes.length ? ['Notes and problems seen:', '', ...notes, ''] : []),
   ].join('\n')
 
-  process.stdout.write(`\n${section}\n`)
-
-  if (!isDefaultRun) {
-    process.stdout.write('\n(BENCH_LOGGING_LINES/ROUNDS overridden: BENCHMARKS.md left as it is)\n')
-    return
-  }
-  writeSection(join(root, 'BENCHMARKS.md'), 'logging', section)
-  process.stdout.write('\nwrote the ## logging section of BENCHMARKS.md\n')
+  publishSection('logging', section, { isDefaultRun, overrides: 'BENCH_LOGGING_LINES/ROUNDS' })
 }
 
 await main()

@@ -6,11 +6,11 @@
 // `## messaging` section of BENCHMARKS.md. Run with `npm run bench -- messaging`.
 
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { writeSection } from '../lib/benchmarks-md.mjs'
+import { publishSection } from '../lib/benchmarks-md.mjs'
+import { ensureBuilt } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -76,10 +76,7 @@ const median = (xs) => {
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
 const ms = (n) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a')
 
-if (!existsSync(join(root, 'packages', 'messaging', 'dist', 'index.js'))) {
-  process.stdout.write('building @backplane/messaging…\n')
-  if (run('npm', ['run', 'build', '-w', '@backplane/messaging']).status !== 0) throw new Error('build failed')
-}
+ensureBuilt('messaging', ['index.js', 'memory.js', 'kafka.js', 'nats.js'])
 const env = servicesEnv()
 const load = loadavg()
 const results = {}
@@ -155,9 +152,4 @@ const section = [
   ...targets,
   '',
 ].join('\n')
-process.stdout.write(`\n${section}\n`)
-
-if (isDefaultRun) {
-  writeSection(join(root, 'BENCHMARKS.md'), 'messaging', section)
-  process.stdout.write('wrote the ## messaging section of BENCHMARKS.md\n')
-}
+publishSection('messaging', section, { isDefaultRun, overrides: 'BENCH_MESSAGING_ROUNDS' })

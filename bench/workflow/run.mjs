@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { writeSection } from '../lib/benchmarks-md.mjs'
+import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -293,13 +293,7 @@ async function main() {
     '',
   ].join('\n')
 
-  process.stdout.write(`\n${section}\n`)
-  if (!isDefaultRun) {
-    process.stdout.write('\n(BENCH_WORKFLOW_ROUNDS overridden: BENCHMARKS.md left as it is)\n')
-    return
-  }
-  writeSection(join(root, 'BENCHMARKS.md'), 'workflow', section)
-  process.stdout.write('\nwrote the ## workflow section of BENCHMARKS.md\n')
+  publishSection('workflow', section, { isDefaultRun, overrides: 'BENCH_WORKFLOW_ROUNDS' })
 }
 
 await main()

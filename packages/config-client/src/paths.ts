@@ -3,8 +3,8 @@
  * output type and returns the type at that path.
  */
 
-/** Values that are not descended into by paths. */
-type Leaf =
+/** Values that are served as they are: neither descended into by paths nor made read-only. */
+type Scalar =
   | string
   | number
   | boolean
@@ -15,9 +15,9 @@ type Leaf =
   | Date
   | RegExp
   | ((...args: never[]) => unknown)
-  | readonly unknown[]
-  | ReadonlyMap<unknown, unknown>
-  | ReadonlySet<unknown>
+
+/** Values that are not descended into by paths. */
+type Leaf = Scalar | readonly unknown[] | ReadonlyMap<unknown, unknown> | ReadonlySet<unknown>
 
 /** Depth counter: paths stop after 10 levels so that recursive schemas stay cheap to type-check. */
 type Prev = [never, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
@@ -45,17 +45,7 @@ export type PathValue<T, P extends string> = P extends `${infer Head}.${infer Re
   : Step<T, P>
 
 /** `T` with every object and array read-only, as served (the objects are frozen). */
-export type DeepReadonly<T> = T extends
-  | string
-  | number
-  | boolean
-  | bigint
-  | symbol
-  | null
-  | undefined
-  | Date
-  | RegExp
-  | ((...args: never[]) => unknown)
+export type DeepReadonly<T> = T extends Scalar
   ? T
   : T extends ReadonlyMap<infer K, infer V>
     ? ReadonlyMap<K, DeepReadonly<V>>

@@ -6,6 +6,7 @@ import {
   type HistoryRecord,
   type InstanceRecord,
   type InstanceStatus,
+  type ListFilter,
   nextDue,
   type OutboxRecord,
   type TaskRecord,
@@ -126,6 +127,33 @@ export function encodeCommit(commit: Commit): EncodedCommit {
 const parse = (value: unknown): unknown => (typeof value === 'string' ? JSON.parse(value) : value)
 
 /** The columns every store reads an instance from (`owner` included). */
+/**
+ * The WHERE clause (empty when nothing filters) and parameters of `list` for the SQL stores, the
+ * row limit being the last parameter; `placeholder(n)` writes the n-th one (`?` or `$n`).
+ */
+export function listConditions(
+  filter: ListFilter,
+  placeholder: (n: number) => string,
+): { where: string; params: unknown[] } {
+  const where: string[] = []
+  const params: unknown[] = []
+  const add = (condition: (p: string) => string, value: unknown) => {
+    params.push(value)
+    where.push(condition(placeholder(params.length)))
+  }
+  for (const [column, value] of [
+    ['machine', filter.machine],
+    ['version', filter.version],
+    ['state', filter.state],
+    ['status', filter.status],
+  ] as const) {
+    if (value !== undefined) add((p) => `${column} = ${p}`, value)
+  }
+  if (filter.after !== undefined) add((p) => `id > ${p}`, filter.after)
+  params.push(filter.limit ?? 100)
+  return { where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params }
+}
+
 export const INSTANCE_COLUMNS = 'id, machine, version, state, status, revision, data, owner, created_at, updated_at'
 
 /** An instance row (`data` as JSON text or parsed) back to its record, with `owner` attached. */

@@ -10,7 +10,15 @@ import type {
   OutboxRecord,
   Store,
 } from '../store.js'
-import { type EncodedCommit, encodeCommit, INSTANCE_COLUMNS, rowToHistory, rowToOutbox, rowToRecord } from './encode.js'
+import {
+  type EncodedCommit,
+  encodeCommit,
+  INSTANCE_COLUMNS,
+  listConditions,
+  rowToHistory,
+  rowToOutbox,
+  rowToRecord,
+} from './encode.js'
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/db`. Either this or `pool`. */
@@ -438,27 +446,10 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
       return row ? rowToRecord(row) : undefined
     },
     async list(filter: ListFilter) {
-      const where: string[] = []
-      const params: unknown[] = []
-      for (const [column, value] of [
-        ['machine', filter.machine],
-        ['version', filter.version],
-        ['state', filter.state],
-        ['status', filter.status],
-      ] as const) {
-        if (value !== undefined) {
-          params.push(value)
-          where.push(`${column} = $${params.length}`)
-        }
-      }
-      if (filter.after !== undefined) {
-        params.push(filter.after)
-        where.push(`id > $${params.length}`)
-      }
-      params.push(filter.limit ?? 100)
+      const { where, params } = listConditions(filter, (n) => `$${n}`)
       const rows = await query<Record<string, unknown>>(
         'list',
-        `SELECT ${INSTANCE_COLUMNS} FROM ${T.instances} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id COLLATE "C" LIMIT $${params.length}`,
+        `SELECT ${INSTANCE_COLUMNS} FROM ${T.instances} ${where} ORDER BY id COLLATE "C" LIMIT $${params.length}`,
         params,
       )
       return rows.map((row) => rowToRecord(row))

@@ -13,7 +13,15 @@ import type {
   OutboxRecord,
   Store,
 } from '../store.js'
-import { type EncodedCommit, encodeCommit, INSTANCE_COLUMNS, rowToHistory, rowToOutbox, rowToRecord } from './encode.js'
+import {
+  type EncodedCommit,
+  encodeCommit,
+  INSTANCE_COLUMNS,
+  listConditions,
+  rowToHistory,
+  rowToOutbox,
+  rowToRecord,
+} from './encode.js'
 
 export interface SqliteStoreOptions {
   /** Database file (its directory is created when missing); `':memory:'` for a throwaway database. */
@@ -407,28 +415,9 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
     async list(filter: ListFilter) {
       try {
         const { database } = requireOpen()
-        const where: string[] = []
-        const params: unknown[] = []
-        for (const [column, value] of [
-          ['machine', filter.machine],
-          ['version', filter.version],
-          ['state', filter.state],
-          ['status', filter.status],
-        ] as const) {
-          if (value !== undefined) {
-            where.push(`${column} = ?`)
-            params.push(value)
-          }
-        }
-        if (filter.after !== undefined) {
-          where.push('id > ?')
-          params.push(filter.after)
-        }
-        params.push(filter.limit ?? 100)
+        const { where, params } = listConditions(filter, () => '?')
         const rows = database
-          .prepare(
-            `SELECT ${INSTANCE_COLUMNS} FROM wf_instances ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`,
-          )
+          .prepare(`SELECT ${INSTANCE_COLUMNS} FROM wf_instances ${where} ORDER BY id LIMIT ?`)
           .all(...params) as InstanceRow[]
         return rows.map(parseRecord)
       } catch (error) {
