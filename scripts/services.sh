@@ -20,7 +20,8 @@
 # Data policy: `up` REUSES an existing data dir of a stopped server (so `kill X; up X` restarts a
 # crashed server on its old data and port) and creates it fresh when there is none. `down` wipes the
 # data dir, so `down; up` gives a clean state. `up --fresh` wipes the data dir of every named server
-# that is not running. A server that is already running is always left alone.
+# that is not running. A server that is already running and answers is left alone; one whose
+# process lives but does not answer is restarted.
 #
 # Kafka: the librdkafka (2.0.2) mock cluster, run inside `kcat -C`. It keeps everything in memory,
 # so any restart loses all topics/offsets, and it always listens on a random port: librdkafka has no
@@ -37,7 +38,6 @@
 # Other env: BACKPLANE_SERVICES_TIMEOUT (readiness timeout in seconds, default 30).
 set -euo pipefail
 
-REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 DIR=${BACKPLANE_SERVICES_DIR:-${TMPDIR:-/tmp}/backplane-services}
 TIMEOUT=${BACKPLANE_SERVICES_TIMEOUT:-30}
 KAFKA_MOCK_BROKERS=${KAFKA_MOCK_BROKERS:-1}
@@ -172,7 +172,7 @@ start_server() { # NAME; starts without waiting (except postgres, whose pg_ctl -
 	case $name in
 	etcd | nats | postgres)
 		local p
-		p=$(case $name in etcd) echo $ETCD_PORT ;; nats) echo $NATS_PORT ;; postgres) echo $PG_PORT ;; esac)
+		p=$(case $name in etcd) echo "$ETCD_PORT" ;; nats) echo "$NATS_PORT" ;; postgres) echo "$PG_PORT" ;; esac)
 		if port_open "$p"; then
 			echo "port $p is already in use by a process not started from $DIR" >>"$log"
 			return 1
@@ -261,8 +261,14 @@ fail() { # NAME MESSAGE
 up_one() { # NAME FRESH
 	local name=$1 fresh=$2 t0 pid
 	if pid=$(running_pid "$name"); then
-		printf '%-8s already running (pid %s) at %s\n' "$name" "$pid" "$(url_of "$name")"
-		return 0
+		if is_ready "$name"; then
+			printf '%-8s already running (pid %s) at %s\n' "$name" "$pid" "$(url_of "$name")"
+			return 0
+		fi
+		# Alive but not answering (seen: a long-lived kcat whose mock broker stopped listening):
+		# start it again rather than hand its address to the tests.
+		printf '%-8s running (pid %s) but not answering: restarting it\n' "$name" "$pid"
+		stop_server "$name" keep >/dev/null 2>&1 || true
 	fi
 	[[ $fresh == 1 ]] && rm -rf "$(datadir "$name")"
 	[[ $name != kafka ]] || rm -f "$DIR/pids/kafka.addr"
