@@ -1,5 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
+import {
+  type Context,
+  context,
+  isSpanContextValid,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  trace,
+} from '@opentelemetry/api'
 import { EventEmitter } from 'eventemitter3'
 import { ActivityTimeoutError, NonRetryableError } from './activity-errors.js'
 import type { Clock } from './clock.js'
@@ -23,6 +35,8 @@ import type {
   ListFilter,
   OutboxRecord,
   Store,
+  TaskRecord,
+  TimerRecord,
 } from './store.js'
 import { nextDue } from './store.js'
 import {
@@ -252,6 +266,8 @@ interface Scheduled {
   kind: 'timer' | 'task'
   itemId: string
   attempt: number
+  /** The trace context stored with the timer or task: its work runs in it. */
+  trace: TraceCarrier | undefined
 }
 
 interface ActivityEntry {
@@ -263,6 +279,66 @@ interface ActivityEntry {
 const MAX_TIMEOUT = 2 ** 31 - 1
 const CONFLICT_RETRIES = 50
 const CLAIM_PAGE = 1000
+const TRACER = '@backplane/workflow'
+
+// ---------------------------------------------------------------- trace context
+
+/** W3C trace-context headers (`traceparent`, `tracestate`, …) as the registered propagator writes them. */
+type TraceCarrier = Readonly<Record<string, string>>
+
+/** The active trace context as headers; undefined when there is nothing to carry (no context, no propagator). */
+function activeCarrier(): TraceCarrier | undefined {
+  const carrier: Record<string, string> = {}
+  propagation.inject(context.active(), carrier)
+  for (const _ in carrier) return carrier
+  return undefined
+}
+
+/** Where stored work runs: in the trace it was committed in, else in none (not in whatever happens to be active). */
+function contextOf(carrier: TraceCarrier | undefined): Context {
+  return carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT
+}
+
+/** Header names as written by hand may have any case: read them case-insensitively. */
+const headerGetter: TextMapGetter<TraceCarrier> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => {
+    if (Object.hasOwn(carrier, key)) return carrier[key]
+    for (const name in carrier) if (name.toLowerCase() === key) return carrier[name]
+    return undefined
+  },
+}
+
+const hasHeader = (headers: TraceCarrier | undefined, lowerName: string): boolean => {
+  if (!headers) return false
+  for (const name in headers) if (name.toLowerCase() === lowerName) return true
+  return false
+}
+
+/** Gives the timers and tasks the step creates (ids the previous record lacks) the trace of the transition. */
+function traceNewWork(
+  instance: InstanceRecord,
+  previous: InstanceRecord | undefined,
+  carrier: TraceCarrier,
+): InstanceRecord {
+  const isNew = (item: TimerRecord | TaskRecord, old: readonly (TimerRecord | TaskRecord)[] | undefined) =>
+    item.trace === undefined && !old?.some((o) => o.id === item.id)
+  let timers = instance.timers
+  let tasks = instance.tasks
+  if (timers.some((t) => isNew(t, previous?.timers)))
+    timers = timers.map((t) => (isNew(t, previous?.timers) ? { ...t, trace: carrier } : t))
+  if (tasks.some((t) => isNew(t, previous?.tasks)))
+    tasks = tasks.map((t) => (isNew(t, previous?.tasks) ? { ...t, trace: carrier } : t))
+  return timers === instance.timers && tasks === instance.tasks ? instance : { ...instance, timers, tasks }
+}
+
+/** Adds the transition's trace context to the headers of its outbox messages that carry none of their own. */
+function traceOutbox(outbox: readonly OutboxRecord[], carrier: TraceCarrier): readonly OutboxRecord[] {
+  if (outbox.length === 0) return outbox
+  return outbox.map((message) =>
+    hasHeader(message.headers, 'traceparent') ? message : { ...message, headers: { ...message.headers, ...carrier } },
+  )
+}
 
 function publicInstance<C>(record: InstanceRecord): Instance<C> {
   return {
@@ -473,7 +549,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
    * the revision; on a conflict (another process committed first) reloads and computes again.
    */
   const mutate = <T>(id: string, decide: (record: InstanceRecord | undefined) => Decision<T>): Promise<T> =>
+    // `serial` runs this in the caller's async context (a request's span, a consumer's, a timer's or
+    // an activity's trace): what the step creates carries that trace on.
     serial(id, async () => {
+      const carrier = activeCarrier()
       for (let attempt = 0; ; attempt++) {
         const record = attempt === 0 && cache.has(id) ? cache.get(id) : await load(id)
         const decision = decide(record)
@@ -481,23 +560,27 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         const step = decision.commit
         const replaced = 'workReplaced' in step ? step.workReplaced : false
         const isStep = 'history' in step
+        const instance = carrier ? traceNewWork(step.instance, record, carrier) : step.instance
+        const traced: Step | undefined = isStep
+          ? { ...step, instance, outbox: carrier ? traceOutbox(step.outbox, carrier) : step.outbox }
+          : undefined
         const now = clock.now()
         const commit: Commit = {
-          instance: step.instance,
+          instance,
           expectedRevision: record ? record.revision : 0,
           owner: ownerFor(step, replaced),
-          history: isStep ? [step.history] : [],
+          history: traced ? [traced.history] : [],
           eventId: decision.eventId,
-          outbox: isStep ? step.outbox : [],
+          outbox: traced ? traced.outbox : [],
           outboxHoldUntil: now + opts.leaseMs,
         }
         const result = await storeCommit(commit)
         if (result.status === 'committed') {
-          remember(step.instance)
+          remember(instance)
           if (commit.owner === owner) owned.add(id)
           else if (commit.owner === null) owned.delete(id)
-          afterCommit(step.instance, isStep ? step : undefined)
-          return decision.done(step.instance)
+          afterCommit(instance, traced)
+          return decision.done(instance)
         }
         if (result.status === 'duplicate' && decision.duplicate) return decision.duplicate()
         if (result.status === 'exists') {
@@ -559,9 +642,23 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const scheduleWork = (record: InstanceRecord) => {
     if (record.status !== 'running') return
     for (const timer of record.timers)
-      push({ at: timer.deadline, instanceId: record.id, kind: 'timer', itemId: timer.id, attempt: 0 })
+      push({
+        at: timer.deadline,
+        instanceId: record.id,
+        kind: 'timer',
+        itemId: timer.id,
+        attempt: 0,
+        trace: timer.trace,
+      })
     for (const task of record.tasks)
-      push({ at: task.runAt, instanceId: record.id, kind: 'task', itemId: task.id, attempt: task.attempt })
+      push({
+        at: task.runAt,
+        instanceId: record.id,
+        kind: 'task',
+        itemId: task.id,
+        attempt: task.attempt,
+        trace: task.trace,
+      })
   }
 
   const push = (item: Scheduled) => {
@@ -600,11 +697,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
   const dispatch = (item: Scheduled, key: string) => {
     if (closing) return
-    if (item.kind === 'timer') {
-      track(fireTimer(item).finally(() => scheduledKeys.delete(key)))
-    } else {
-      track(runTask(item.instanceId, item.itemId).finally(() => scheduledKeys.delete(key)))
-    }
+    // In the trace the timer or task was committed in, not in the context of whoever armed the clock.
+    context.with(contextOf(item.trace), () => {
+      if (item.kind === 'timer') {
+        track(fireTimer(item).finally(() => scheduledKeys.delete(key)))
+      } else {
+        track(runTask(item).finally(() => scheduledKeys.delete(key)))
+      }
+    })
   }
 
   const retryLater = (item: Scheduled, error: unknown) => {
@@ -685,14 +785,15 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     return { retry, timeout }
   }
 
-  const runTask = async (instanceId: string, taskId: string) => {
+  const runTask = async (item: Scheduled) => {
+    const { instanceId, itemId: taskId } = item
     const runKey = `${instanceId}\u0000${taskId}`
     if (running.has(runKey) || closing) return
     let record: InstanceRecord | undefined
     try {
       record = cache.get(instanceId) ?? (await load(instanceId))
     } catch (error) {
-      retryLater({ at: 0, instanceId, kind: 'task', itemId: taskId, attempt: 0 }, error)
+      retryLater({ at: 0, instanceId, kind: 'task', itemId: taskId, attempt: 0, trace: item.trace }, error)
       return
     }
     const task = record?.tasks.find((t) => t.id === taskId)
@@ -711,10 +812,28 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     await acquire()
     let outcome: { ok: true; output: unknown } | { ok: false; error: unknown }
     let timeoutHandle: unknown
+    let span: Span | undefined
+    let spanContext = context.active()
     try {
       if (closing) return
+      // A child of the transition that committed the call (the active context: see dispatch); the
+      // transition its outcome causes continues from it.
+      span = trace.getTracer(TRACER).startSpan(`activity ${task.activity}`, {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          'workflow.instance.id': instanceId,
+          'workflow.machine': record.machine,
+          'workflow.machine.version': record.version,
+          'workflow.state': record.state,
+          'workflow.activity': task.activity,
+          'workflow.activity.attempt': task.attempt,
+          'workflow.activity.idempotency_key': task.key,
+        },
+      })
+      // Without an SDK and without a trace the span is an invalid no-op one: nothing to make active.
+      if (isSpanContextValid(span.spanContext())) spanContext = trace.setSpan(spanContext, span)
       if (!entry) throw new NonRetryableError(`activity ${task.activity} is not registered in this engine`)
-      const context: ActivityContext = {
+      const activityContext: ActivityContext = {
         idempotencyKey: task.key,
         attempt: task.attempt,
         instanceId,
@@ -731,7 +850,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         () => controller.abort(new ActivityTimeoutError(task.activity, timeout)),
         Math.min(MAX_TIMEOUT, timeout),
       )
-      const output = await Promise.race([Promise.resolve().then(() => entry.run(task.input, context)), aborted])
+      const output = await Promise.race([
+        context.with(spanContext, async () => entry.run(task.input, activityContext)),
+        aborted,
+      ])
       JSON.stringify(output ?? null)
       outcome = { ok: true, output: output ?? null }
     } catch (error) {
@@ -741,9 +863,18 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       release()
       running.delete(runKey)
     }
+    if (span) {
+      if (!outcome.ok) {
+        const error = outcome.error
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+        span.setAttribute('error.type', error instanceof Error ? error.name : 'Error')
+        if (error instanceof Error) span.recordException(error)
+      }
+      span.end()
+    }
     // Stopping: the result is not committed; the task runs again after the restart (at least once).
     if (closing && controller.signal.aborted) return
-    await commitOutcome(instanceId, taskId, task.attempt, task.key, retry, outcome)
+    await context.with(spanContext, () => commitOutcome(instanceId, taskId, task.attempt, task.key, retry, outcome))
   }
 
   const commitOutcome = async (
@@ -848,8 +979,26 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       try {
         const publishOptions: { id: string; key?: string; headers?: Record<string, string> } = { id: message.id }
         if (message.key !== undefined && message.key !== null) publishOptions.key = message.key
-        if (message.headers) publishOptions.headers = { ...message.headers }
-        await broker.publish(message.topic, message.data, publishOptions)
+        // Published in the message's own trace (or none: not the context of whoever committed or
+        // polled it). The broker writes that trace into the message again (@backplane/messaging:
+        // its producer span's traceparent), so the stored trace headers are not passed on twice.
+        let parent: Context = ROOT_CONTEXT
+        if (message.headers) {
+          const headers = { ...message.headers }
+          // Only a trace the registered propagator reads is taken over; without one the headers pass as they are.
+          const extracted = hasHeader(headers, 'traceparent')
+            ? propagation.extract(ROOT_CONTEXT, headers, headerGetter)
+            : undefined
+          if (extracted && trace.getSpanContext(extracted)) {
+            parent = extracted
+            for (const name of Object.keys(headers)) {
+              const lower = name.toLowerCase()
+              if (lower === 'traceparent' || lower === 'tracestate') delete headers[name]
+            }
+            if (Object.keys(headers).length > 0) publishOptions.headers = headers
+          } else publishOptions.headers = headers
+        }
+        await context.with(parent, () => broker.publish(message.topic, message.data, publishOptions))
         pendingAcks.push(message.id)
         if (pendingAcks.length === 1) setImmediate(flushAcks)
       } catch (error) {

@@ -8,6 +8,11 @@ export interface TimerRecord {
   /** The `after` key that armed it ("30m"). */
   readonly delay: string
   readonly deadline: number
+  /**
+   * The W3C trace context (`traceparent`, `tracestate`, `baggage`: what the registered propagator
+   * writes) of the transition that armed it; its transition continues that trace. Absent when none was active.
+   */
+  readonly trace?: Readonly<Record<string, string>> | undefined
 }
 
 /** A pending activity call, committed with the transition that entered its state. */
@@ -22,6 +27,11 @@ export interface TaskRecord {
   /** When to run it (ms since the epoch): now, or after a backoff. */
   readonly runAt: number
   readonly lastError?: ActivityErrorInfo | undefined
+  /**
+   * The W3C trace context of the transition that committed this call: every attempt runs in that
+   * trace, restarts included. Absent when none was active.
+   */
+  readonly trace?: Readonly<Record<string, string>> | undefined
 }
 
 /** Why an instance is `failed`. */

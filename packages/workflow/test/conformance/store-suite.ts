@@ -272,6 +272,48 @@ export function storeConformance(name: string, hooks: StoreSuiteHooks): void {
       expect(await store.claimOutbox({ now: T0 + 99_000, limit: 10, holdUntil: T0 + 100_000 })).toEqual([])
     })
 
+    it('keeps the trace context of timers and tasks through commit, load, list, claim and a restart', async () => {
+      const store = await fresh()
+      const trace = {
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        tracestate: 'vendor=opaque',
+      }
+      const instance = record('i', 1, {
+        timers: [
+          { id: '1:30m', delay: '30m', deadline: T0 + 1000, trace },
+          { id: '1:1h', delay: '1h', deadline: T0 + 3_600_000 },
+        ],
+        tasks: [{ id: '1', activity: 'x', input: { n: 1 }, key: 'i/a/1', attempt: 1, runAt: T0, trace }],
+      })
+      await store.commit(commitOf(instance, 0, { owner: null }))
+      const loaded = strip(await store.load('i'))
+      expect(loaded).toEqual(instance)
+      expect(loaded?.timers.map((t) => t.trace)).toEqual([trace, undefined])
+      expect(loaded?.tasks[0]?.trace).toEqual(trace)
+      expect((await store.list({}))[0]?.tasks[0]?.trace).toEqual(trace)
+      const [claimed] = await store.claim({
+        owner: 'A',
+        now: T0,
+        dueBefore: T0 + 1,
+        limit: 10,
+        includeOwn: false,
+        takeover: false,
+      })
+      expect(claimed?.timers[0]?.trace).toEqual(trace)
+      expect(claimed?.tasks[0]?.trace).toEqual(trace)
+      // A later commit that keeps the work keeps its trace.
+      const next = record('i', 2, { timers: instance.timers, tasks: instance.tasks })
+      await store.commit(commitOf(next, 1))
+      await store.close()
+      const again = await reopen(store)
+      await again.open()
+      open.push(again)
+      const reloaded = strip(await again.load('i'))
+      expect(reloaded?.timers[0]?.trace).toEqual(trace)
+      expect(reloaded?.tasks[0]?.trace).toEqual(trace)
+      expect(reloaded?.timers[1]).not.toHaveProperty('trace')
+    })
+
     it('rejects a commit that cannot be serialized, alone, writing nothing', async () => {
       const store = await fresh()
       const results = await Promise.allSettled([
