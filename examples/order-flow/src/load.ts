@@ -156,8 +156,16 @@ export async function startOrderStream(options: PlaceOrdersOptions): Promise<Ord
       await placing
       while (finished < orders.size) {
         const left = deadline - Date.now()
-        if (left <= 0)
-          throw new Error(`${orders.size - finished} of ${orders.size} orders did not finish in ${timeoutMs} ms`)
+        if (left <= 0) {
+          const stuck = [...orders.values()].filter((o) => o.finishedAt === undefined)
+          const states = new Map<string, number>()
+          for (const o of stuck) states.set(o.state, (states.get(o.state) ?? 0) + 1)
+          const summary = [...states].map(([state, n]) => `${state} ${n}`).join(', ')
+          const examples = stuck.slice(0, 3).map((o) => o.id)
+          throw new Error(
+            `${stuck.length} of ${orders.size} orders did not finish in ${timeoutMs} ms (${summary}; e.g. ${examples.join(', ')})`,
+          )
+        }
         await new Promise<void>((resolve) => {
           wake = resolve
           setTimeout(resolve, Math.min(left, 500))

@@ -28,6 +28,8 @@ const reasonOf = (event: object, fallback: string) => {
   return typeof reason === 'string' ? reason : fallback
 }
 
+const shipmentOf = (_: OrderContext, e: object) => ({ shipmentId: String((e as { shipmentId?: unknown }).shipmentId) })
+
 /** The `orders.status` message for a state: the read model, notifications and the demo follow these. */
 const status =
   (state: OrderState) =>
@@ -107,10 +109,10 @@ export function orderMachine({ paymentTimeout }: OrderMachineOptions) {
           data: { orderId: c.orderId, customerId: c.customerId, items: c.items },
         })),
         on: {
-          SHIPMENT_CREATED: {
-            target: 'shipping',
-            assign: (_, e) => ({ shipmentId: String((e as { shipmentId?: unknown }).shipmentId) }),
-          },
+          SHIPMENT_CREATED: { target: 'shipping', assign: shipmentOf },
+          // Messages of two topics have no order between them: a redelivered `shipments.created`
+          // can arrive after `shipments.delivered`. The delivery says all there is to know.
+          DELIVERED: { target: 'delivered', assign: shipmentOf },
         },
       },
       shipping: {

@@ -67,9 +67,24 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
   })
   if (engine.recovered.instances > 0)
     log.info({ orders: engine.recovered.instances, ms: engine.recovered.ms }, 'resumed orders in flight')
-  engine.events.on('transition', ({ instanceId, from, to }) =>
-    log.info({ orderId: instanceId, from, to }, `order ${to}`),
-  )
+  engine.events.on('transition', ({ instanceId, kind, event, from, to }) => {
+    if (kind === 'ignored') log.info({ orderId: instanceId, state: from, event }, 'late event ignored')
+    else log.info({ orderId: instanceId, from, to }, `order ${to}`)
+  })
+  // SUBMIT follows `start` in a second commit: submit what a crash left in between.
+  const submit = async (id: string) => {
+    try {
+      await engine.send(id, { type: 'SUBMIT', id: `submit/${id}` })
+    } catch (error) {
+      // Cancelled meanwhile: nothing to submit.
+      if (!WorkflowError.is(error, 'WORKFLOW_EVENT_NOT_ACCEPTED')) throw error
+    }
+  }
+  for (let page = await engine.list({ machine: 'order', state: 'created', limit: 1000 }); page.length > 0; ) {
+    for (const instance of page) await submit(instance.id)
+    log.info({ orders: page.length }, 'submitted orders a crash left unsubmitted')
+    page = await engine.list({ machine: 'order', state: 'created', limit: 1000, after: page.at(-1)?.id })
+  }
 
   const listeners = await Promise.all(
     Object.entries(ORDER_EVENTS).map(([topic, type]) =>
@@ -115,11 +130,12 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
             })
           } catch (error) {
             if (!WorkflowError.is(error, 'WORKFLOW_DUPLICATE_INSTANCE') || body.id === undefined) throw error
+            // A retry: the first request may have died before its SUBMIT (the event id makes a second one a no-op).
+            await submit(id)
             sendJson(res, 200, await getOrder(id))
             return
           }
-          // The event id makes a retried SUBMIT (after a crash right here) a no-op.
-          await engine.send(id, { type: 'SUBMIT', id: `submit/${id}` })
+          await submit(id)
           log.info({ orderId: id, customerId: body.customerId, amountCents }, 'order placed')
           sendJson(res, 201, await getOrder(id))
         },
