@@ -84,7 +84,14 @@ async function main(): Promise<number> {
     ),
   )
   const startedAt = Date.now()
-  const flow: FlowEnvironment = await startFlow({ mode, broker, dir: values.dir as string })
+  // Distributed mode: one database kept from run to run, like the broker's topics and groups.
+  const flow: FlowEnvironment = await startFlow({
+    mode,
+    broker,
+    dir: values.dir as string,
+    database: 'order_flow_demo',
+    freshDatabase: false,
+  })
   const where = (path: string) => relative(process.cwd(), path) || '.'
   try {
     console.log(
@@ -172,7 +179,7 @@ async function main(): Promise<number> {
       )
       if (report.problems.length === 0)
         console.log(
-          `  checks        ok: ${report.charged} charges kept = ${counts.delivered ?? 0} delivered orders, no double charge, stock consistent, read model agrees`,
+          `  checks        ok: ${report.charged} charges kept = ${report.byState.delivered ?? 0} delivered orders${report.orders > count ? ` (all ${report.orders} orders in the database)` : ''}, no double charge, stock consistent, read model agrees`,
         )
       else
         console.log(

@@ -21,8 +21,13 @@ export interface FlowOptions {
   readonly dir: string
   /** Distributed mode: the servers (default: started by scripts/services.sh). */
   readonly servers?: Servers | undefined
-  /** Distributed mode: the PostgreSQL database to create afresh. Default order_flow_<random>. */
+  /** Distributed mode: the PostgreSQL database. Default order_flow_<random>. */
   readonly database?: string | undefined
+  /**
+   * Distributed mode: drop the database first (default true). Keep it when the broker is shared
+   * with earlier runs: their messages then still find their orders.
+   */
+  readonly freshDatabase?: boolean | undefined
   readonly logLevel?: Runtime['logLevel'] | undefined
   /** Configuration values to start with (`{ 'payment.failureRate': 0 }`), where the mode keeps them. */
   readonly settings?: Readonly<Record<string, unknown>> | undefined
@@ -92,7 +97,7 @@ export async function startFlow(options: FlowOptions): Promise<FlowEnvironment> 
   const brokerKind = options.broker ?? 'nats'
   const servers = options.servers ?? ensureServers(['etcd', 'postgres', brokerKind])
   const database = options.database ?? `order_flow_${randomUUID().slice(0, 8)}`
-  const postgresUrl = await createDatabase(servers.databaseUrl, database, { fresh: true })
+  const postgresUrl = await createDatabase(servers.databaseUrl, database, { fresh: options.freshDatabase ?? true })
   const etcdPrefix = `/order-flow/${database}/`
   await clearEtcdConfig(servers.etcdEndpoints, etcdPrefix)
   for (const [path, value] of settings) await putEtcdConfig(servers.etcdEndpoints, etcdPrefix, path, value)
@@ -100,7 +105,7 @@ export async function startFlow(options: FlowOptions): Promise<FlowEnvironment> 
     // ackWait: a message taken by a process that then died is redelivered after 10 s (default 30 s).
     brokerKind === 'nats'
       ? `${servers.natsUrl}?jetstream=true&ackWait=10s`
-      : `kafka://${servers.kafkaBrokers as string}`
+      : `kafka://${servers.kafkaBrokers as string}?maxWaitTimeInMs=100`
   const cluster = await startCluster({
     ...base,
     mode: 'distributed',

@@ -3,7 +3,7 @@
 // arrives before its reservation leaves a tombstone so the late reservation is rejected.
 import { catalog, productBySku } from '../catalog.js'
 import type { Sql } from '../lib/db.js'
-import { type Service, startServiceBase } from '../lib/service.js'
+import { groupOf, type Service, startServiceBase } from '../lib/service.js'
 import { type Runtime, serviceDb } from '../runtime.js'
 import {
   InventoryRejected,
@@ -132,10 +132,10 @@ export async function startInventory(runtime: Runtime): Promise<Service> {
     log.info({ orderId, units: released }, 'stock released')
   }
 
-  const group = { group: 'inventory', from: 'earliest' as const, maxAttempts: 5, concurrency: 16, ordered: true }
+  const options = { from: 'earliest' as const, maxAttempts: 5, concurrency: 16, ordered: true }
   const subscriptions = [
-    await broker.subscribe(InventoryReserve, onReserve, group),
-    await broker.subscribe(InventoryRelease, onRelease, group),
+    await broker.subscribe(InventoryReserve, onReserve, { ...options, group: groupOf('inventory', InventoryReserve) }),
+    await broker.subscribe(InventoryRelease, onRelease, { ...options, group: groupOf('inventory', InventoryRelease) }),
   ]
   log.info('inventory service started')
   return {

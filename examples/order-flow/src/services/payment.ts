@@ -3,7 +3,7 @@
 // publishes the same answer again instead of charging again; the provider's idempotency key covers
 // a crash between the charge and that table.
 
-import { type Service, startServiceBase } from '../lib/service.js'
+import { groupOf, type Service, startServiceBase } from '../lib/service.js'
 import type { Runtime } from '../runtime.js'
 import { serviceDb } from '../runtime.js'
 import {
@@ -126,10 +126,10 @@ export async function startPayment(runtime: Runtime): Promise<Service> {
     log.info({ orderId, refundedCents, reason }, refundedCents > 0 ? 'payment refunded' : 'payment voided')
   }
 
-  const group = { group: 'payment', from: 'earliest' as const, maxAttempts: 5, concurrency: 16, ordered: true }
+  const options = { from: 'earliest' as const, maxAttempts: 5, concurrency: 16, ordered: true }
   const subscriptions = [
-    await broker.subscribe(OrdersCreated, onOrderCreated, group),
-    await broker.subscribe(PaymentsRefund, onRefund, group),
+    await broker.subscribe(OrdersCreated, onOrderCreated, { ...options, group: groupOf('payment', OrdersCreated) }),
+    await broker.subscribe(PaymentsRefund, onRefund, { ...options, group: groupOf('payment', PaymentsRefund) }),
   ]
   log.info({ broker: broker.health().system }, 'payment service started')
   return {
