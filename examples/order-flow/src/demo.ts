@@ -8,17 +8,21 @@ import { parseArgs } from 'node:util'
 import { collectTrace } from '@backplane/logging'
 import { installTraceContext } from '@backplane/logging/trace-context'
 import { catalog } from './catalog.js'
+import type { ProcessName } from './cluster.js'
 import { type BrokerKind, type FlowEnvironment, startFlow } from './flow.js'
 import { EXAMPLE_ROOT } from './lib/paths.js'
 import { type OrderRun, percentile, startOrderStream } from './load.js'
+import { SERVICE_NAMES } from './services/index.js'
 import { verifyFlow } from './verify.js'
 
-const USAGE = `usage: npm run demo -- [--distributed] [--broker nats|kafka] [--orders N] [--rate N] [--dir DIR]
+const USAGE = `usage: npm run demo -- [--distributed [--broker nats|kafka] [--kill SERVICE]] [--orders N] [--rate N] [--dir DIR]
 
   (default)        every service in this process: memory:// messaging, SQLite, a watched YAML file
   --distributed    every service its own process: NATS JetStream or Kafka, PostgreSQL, etcd and the
                    standalone HTTP bridge (servers started by scripts/services.sh)
   --broker         distributed mode's broker (default nats)
+  --kill           distributed mode: SIGKILL this service's process halfway through and restart it
+                   a second later (orders, payment, inventory, shipping, analytics, notification)
   --orders, --rate how many orders, and how many per second (default 200 at 25/s)
   --dir            where data and logs go (default examples/order-flow/.demo)`
 
@@ -60,6 +64,7 @@ async function main(): Promise<number> {
       orders: { type: 'string', default: '200' },
       rate: { type: 'string', default: '25' },
       dir: { type: 'string', default: `${EXAMPLE_ROOT}/.demo` },
+      kill: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -69,7 +74,14 @@ async function main(): Promise<number> {
     console.log(USAGE)
     return 0
   }
-  if (!Number.isInteger(count) || count < 1 || !(rate > 0) || (values.broker !== 'nats' && values.broker !== 'kafka')) {
+  const kill = values.kill as ProcessName | undefined
+  if (
+    !Number.isInteger(count) ||
+    count < 1 ||
+    !(rate > 0) ||
+    (values.broker !== 'nats' && values.broker !== 'kafka') ||
+    (kill !== undefined && (!values.distributed || !(SERVICE_NAMES as string[]).includes(kill)))
+  ) {
     console.error(USAGE)
     return 2
   }
@@ -103,12 +115,25 @@ async function main(): Promise<number> {
 
     const switchAt = Math.floor(count * 0.4)
     let configNote = ''
+    let killNote = ''
     const run = await startOrderStream({
       ordersUrl: flow.urls.orders,
       brokerUrl: flow.runtime.brokerUrl,
       count,
       rate,
       onPlaced: async (index) => {
+        const victim = kill ? flow.cluster?.processes.get(kill) : undefined
+        if (victim && index === Math.floor(count / 2)) {
+          const pid = victim.pid
+          await victim.stop('SIGKILL')
+          killNote = `killed ${kill} (pid ${pid}) with SIGKILL after order ${index + 1}`
+          setTimeout(() => {
+            victim.restart().then(
+              () => (killNote = `restarted ${kill} (pid ${victim.pid})`),
+              (error) => (killNote = `could not restart ${kill}: ${error.message}`),
+            )
+          }, 1000)
+        }
         if (index !== switchAt - 1) return
         const place = await flow.setConfig('payment.failureRate', 0.5)
         configNote = `payment.failureRate 0.05 -> 0.5 in ${place.startsWith('etcd') ? place : where(place)} after order ${switchAt}`
@@ -124,11 +149,17 @@ async function main(): Promise<number> {
       }
     }, 200)
     let noted = false
+    let lastKillNote = ''
     const noteConfig = setInterval(() => {
       if (configNote && !noted) {
         noted = true
         if (tty) process.stdout.write('\r\x1b[2K')
         console.log(`  config: ${configNote}; the payment service reloads it live`)
+      }
+      if (killNote !== lastKillNote) {
+        lastKillNote = killNote
+        if (tty) process.stdout.write('\r\x1b[2K')
+        console.log(`  crash: ${killNote}`)
       }
     }, 100)
     try {
