@@ -85,8 +85,10 @@ export async function startPayment(runtime: Runtime): Promise<Service> {
         Date.now(),
       ],
     )
-    if (inserted === 0 && status === 'charged') {
-      // The order was voided (cancelled, timed out) while the provider was charging: give the money back.
+    // Lost the insert: to a void (the order was cancelled or timed out while the provider was
+    // charging: give the money back), or to a copy of this message handled at the same time (the
+    // same charge, by its idempotency key: nothing to do).
+    if (inserted === 0 && status === 'charged' && (await row(orderId))?.status === 'voided') {
       const refund = await provider.refund(`refund/${orderId}`, orderId, amountCents)
       await db.run(
         `UPDATE payment_charges SET status = 'refunded', amount_cents = $2, charge_id = $3, updated_at = $4
