@@ -11,12 +11,12 @@
  *   ssl=true|false                       TLS with Node's default CA store
  *   sasl=plain|scram-sha-256|scram-sha-512   SASL with the URL's user and password (plain by default)
  *   connectionTimeout, requestTimeout, sessionTimeout, heartbeatInterval, maxWaitTimeInMs,
- *   subscribeTimeoutMs=MS                as the options of the same names
+ *   subscribeTimeoutMs, commitIntervalMs=MS   as the options of the same names
  *
  * What it guarantees: publish resolves once every in-sync replica has the messages (acks=all).
  * A subscription is one consumer; a partition's messages reach the core one at a time, in
- * order, and an offset is committed only after the core acked its message, so a crash or a
- * shutdown redelivers rather than loses. Kafka keeps order per key (partition), does not count
+ * order, and an offset is committed only after the core acked its message (in the background,
+ * every commitIntervalMs, and at close), so a crash or a shutdown redelivers rather than loses. Kafka keeps order per key (partition), does not count
  * redeliveries (`redeliveries` is always 0) and keeps messages by retention, not by consumption.
  * Messages without a key go to one partition in runs of 100 (see stickyPartitioner). One group
  * may read several topics: each topic's partitions go to the subscriptions of that topic (see
@@ -144,6 +144,11 @@ const kafkaOptionsSchema = z
     /** How long subscribe waits for the consumer to join its group and get its partitions. */
     subscribeTimeoutMs: ms.default(60_000),
     /**
+     * How often the offsets of acked messages are committed, in the background (and at close
+     * and rebalances). After a crash, up to this much handled work is delivered again.
+     */
+    commitIntervalMs: ms.default(1_000),
+    /**
      * Topics to create at connect when missing, with the admin API (a cluster that does not
      * create topics on first use needs this; the librdkafka mock cannot create topics this way).
      */
@@ -206,6 +211,7 @@ const NUMBER_PARAMS = new Set([
   'heartbeatInterval',
   'maxWaitTimeInMs',
   'subscribeTimeoutMs',
+  'commitIntervalMs',
 ])
 const SASL_PARAMS = new Set(['plain', 'scram-sha-256', 'scram-sha-512'])
 const URL_PARAMS = ['clientId', 'brokers', 'ssl', 'sasl', ...NUMBER_PARAMS]
@@ -266,11 +272,15 @@ export function optionsFromUrl(url: URL): Record<string, unknown> {
 
 // ---------------------------------------------------------------- headers (CloudEvents Kafka binding)
 
-/** @internal The core's `ce-*` attributes travel as `ce_*` (CloudEvents Kafka binding), values as bytes. */
-export function toKafkaHeaders(headers: Record<string, string>): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    out[name.startsWith('ce-') ? `ce_${name.slice(3)}` : name] = Buffer.from(value, 'utf8')
+/**
+ * @internal The core's `ce-*` attributes travel as `ce_*` (CloudEvents Kafka binding). Values stay
+ * strings: kafkajs writes them as UTF-8 straight into the record, where a Buffer per header would
+ * be one more allocation and copy each.
+ */
+export function toKafkaHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name in headers) {
+    out[name.startsWith('ce-') ? `ce_${name.slice(3)}` : name] = headers[name] as string
   }
   return out
 }
@@ -590,15 +600,79 @@ async function deliverMessage(
   return outcome ?? 'released'
 }
 
+/**
+ * Offsets of acked messages, committed in the background rather than after every batch:
+ * kafkajs's autoCommit awaits an OffsetCommit at the end of each partition's batch before it
+ * fetches again, which bounds a consumer to one commit round trip per batch. A commit holds only
+ * offsets whose message (and every one before it in the partition) was acked, so it never
+ * covers an unhandled message; what is acked but not yet committed when a process crashes is
+ * delivered again (at least once). Graceful close and rebalances commit first.
+ */
+function offsetCommitter(topic: string, consumer: () => Consumer | undefined, logger: LoggerLike, context: object) {
+  // partition -> offset of the last acked message (committed as offset + 1, Kafka's next to read)
+  let pending = new Map<number, string>()
+  let running: Promise<void> | undefined
+
+  async function commit(): Promise<void> {
+    const current = consumer()
+    if (pending.size === 0 || !current) return
+    const batch = pending
+    pending = new Map()
+    const offsets = [...batch].map(([partition, offset]) => ({
+      topic,
+      partition,
+      offset: (BigInt(offset) + 1n).toString(),
+    }))
+    try {
+      await current.commitOffsets(offsets)
+    } catch (error) {
+      // Kept for the next commit unless a later offset was acked meanwhile; the group may
+      // have moved on (a rebalance), in which case the next join drops partitions we lost.
+      for (const [partition, offset] of batch) if (!pending.has(partition)) pending.set(partition, offset)
+      logger.debug({ ...context, err: asError(error).message }, 'offset commit failed; retried at the next one')
+    }
+  }
+
+  return {
+    /** The message at `offset` was acked, and every one before it in `partition`. */
+    acked(partition: number, offset: string): void {
+      pending.set(partition, offset)
+    },
+    /** Commits what was acked; one commit at a time, so offsets never go backwards. */
+    async flush(): Promise<void> {
+      while (running) await running
+      running = commit().finally(() => {
+        running = undefined
+      })
+      await running
+    },
+    /** After a rebalance: offsets of partitions no longer ours are not ours to commit. */
+    assigned(partitions: number[] | undefined): void {
+      const owned = new Set(partitions ?? [])
+      for (const partition of pending.keys()) if (!owned.has(partition)) pending.delete(partition)
+    },
+  }
+}
+
+type OffsetCommitter = ReturnType<typeof offsetCommitter>
+
 function batchHandler(
   deliver: DeliveryHandler,
   isClosing: () => boolean,
+  committer: OffsetCommitter,
   logger: LoggerLike,
-): (payload: EachBatchPayload) => Promise<void> {
-  return async (payload) => {
+): { handle: (payload: EachBatchPayload) => Promise<void>; idle: () => Promise<void> } {
+  let active = 0
+  let waiters: (() => void)[] = []
+  async function handle(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload
     for (const message of batch.messages) {
-      if (isClosing() || !payload.isRunning() || payload.isStale()) return
+      if (isClosing()) {
+        // Closing: fetch nothing more for this partition while the others finish.
+        payload.pause()
+        return
+      }
+      if (!payload.isRunning() || payload.isStale()) return
       const outcome = await deliverMessage(batch.topic, message, payload, deliver, logger)
       if (outcome === 'released') {
         // Unresolved, the offset stays where it is: the message is fetched again, after a pause
@@ -606,12 +680,35 @@ function batchHandler(
         if (!isClosing()) setTimeout(payload.pause(), RELEASE_PAUSE_MS).unref()
         return
       }
+      // Resolved moves kafkajs's fetch position; acked is what the next commit may cover.
       payload.resolveOffset(message.offset)
-      await payload.commitOffsetsIfNecessary()
-      // Throttled by kafkajs to heartbeatInterval; throws when the group rebalances, which
-      // ends the batch and lets kafkajs commit and rejoin.
-      await payload.heartbeat()
+      committer.acked(batch.partition, message.offset)
+      try {
+        // Throttled by kafkajs to heartbeatInterval; throws when the group rebalances, which
+        // ends the batch and lets kafkajs rejoin: commit what was handled before it does.
+        await payload.heartbeat()
+      } catch (error) {
+        await committer.flush()
+        throw error
+      }
     }
+  }
+  return {
+    async handle(payload) {
+      active++
+      try {
+        await handle(payload)
+      } finally {
+        active--
+        if (active === 0) {
+          const current = waiters
+          waiters = []
+          for (const resolve of current) resolve()
+        }
+      }
+    },
+    /** Resolves once no batch is being handled. */
+    idle: () => (active === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
   }
 }
 
@@ -655,12 +752,15 @@ async function openSubscription(
   // (kafkajs looks up "latest" only at its first fetch), so `from: 'latest'` means "after subscribe".
   const ready = signal()
   let isReady = false
-  const eachBatch = batchHandler(deliver, () => closing, logger)
+  const committer = offsetCommitter(topic, () => consumer, logger, context)
+  const batches = batchHandler(deliver, () => closing, committer, logger)
+  let commitTimer: NodeJS.Timeout | undefined
 
   function watch(current: Consumer): void {
     const { events } = current
     let joined = false
-    current.on(events.GROUP_JOIN, () => {
+    current.on(events.GROUP_JOIN, ({ payload }) => {
+      committer.assigned(payload.memberAssignment?.[topic])
       joined = true
       restarts = 0
       tracker.up()
@@ -725,12 +825,14 @@ async function openSubscription(
     await next.connect()
     await next.subscribe({ topics: [topic], fromBeginning: await startFromBeginning() })
     await next.run({
-      eachBatch,
+      eachBatch: batches.handle,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.maxInFlight,
-      autoCommit: true,
-      autoCommitInterval: 5_000,
+      // Offsets are committed by the committer, in the background (see offsetCommitter).
+      autoCommit: false,
     })
+    commitTimer ??= setInterval(() => void committer.flush(), shared.options.commitIntervalMs)
+    commitTimer.unref()
   }
 
   /**
@@ -760,8 +862,12 @@ async function openSubscription(
   async function stop(): Promise<void> {
     closing = true
     clearTimeout(restartTimer)
-    // disconnect = stop fetching, wait for the batches in progress (their deliveries), commit
-    // what was resolved, leave the group, close the connections.
+    clearInterval(commitTimer)
+    // Deliveries in progress end (acked or released), then what was acked is committed while
+    // the consumer is still a member; disconnect then stops fetching, leaves the group and
+    // closes the connections.
+    await batches.idle()
+    await committer.flush()
     await consumer?.disconnect().catch((error: unknown) => {
       logger.warn({ ...context, err: asError(error).message }, 'kafka consumer did not disconnect cleanly')
     })

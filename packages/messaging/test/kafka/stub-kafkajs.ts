@@ -77,6 +77,8 @@ export class StubConsumer extends Instrumented {
   subscribed: { topics: (string | RegExp)[]; fromBeginning?: boolean } | undefined
   runConfig: ConsumerRunConfig | undefined
   disconnects = 0
+  /** Every commitOffsets call, and the disconnect count when it was made. */
+  readonly commits: { offsets: { topic: string; partition: number; offset: string }[]; disconnects: number }[] = []
   /** Join and fetch as soon as run() is called, as a healthy cluster would. */
   joinOnRun = true
 
@@ -98,6 +100,10 @@ export class StubConsumer extends Instrumented {
   joinAndFetch(): void {
     this.emit(this.events.GROUP_JOIN, { groupId: this.config.groupId, memberAssignment: {} })
     this.emit(this.events.FETCH, { numberOfBatches: 0, duration: 1, nodeId: 0 })
+  }
+
+  async commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void> {
+    this.commits.push({ offsets, disconnects: this.disconnects })
   }
 
   async disconnect(): Promise<void> {
@@ -178,9 +184,9 @@ export class StubKafka {
 }
 
 /** A batch payload whose calls are recorded, for driving `eachBatch` by hand. */
-export function stubBatch(topic: string, messages: Partial<KafkaMessage>[]) {
+export function stubBatch(topic: string, messages: Partial<KafkaMessage>[], partition = 0, firstOffset = 0) {
   const calls = { resolved: [] as string[], heartbeats: 0, pauses: 0, commits: 0 }
-  let offset = 0
+  let offset = firstOffset
   const full = messages.map(
     (m) =>
       ({
@@ -194,7 +200,7 @@ export function stubBatch(topic: string, messages: Partial<KafkaMessage>[]) {
       }) as KafkaMessage,
   )
   const payload = {
-    batch: { topic, partition: 0, highWatermark: String(offset), messages: full },
+    batch: { topic, partition, highWatermark: String(offset), messages: full },
     resolveOffset: (o: string) => void calls.resolved.push(o),
     heartbeat: async () => void calls.heartbeats++,
     pause: () => {
