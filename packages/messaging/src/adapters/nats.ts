@@ -349,12 +349,21 @@ export function checkSubject(topic: string): void {
 const KEY_HEADER = 'backplane-key'
 
 function headerValue(value: string): string {
-  return value.replace(/[\r\n]+/g, ' ')
+  // Most values have no line break: skip the regular expression for them.
+  return value.includes('\n') || value.includes('\r') ? value.replace(/[\r\n]+/g, ' ') : value
 }
 
 function toNatsHeaders(message: TransportMessage): MsgHdrs {
   const h = natsHeaders()
-  for (const [name, value] of Object.entries(message.headers)) h.set(name.toLowerCase(), headerValue(value))
+  const { headers } = message
+  for (const name in headers) {
+    const value = headerValue(headers[name] as string)
+    const lower = name.toLowerCase()
+    // The core's names are lowercase and unique: append, without set's search for the name to
+    // replace. A name that lowercases onto another one replaces it, as before.
+    if (lower === name) h.append(name, value)
+    else h.set(lower, value)
+  }
   if (message.key !== undefined) h.set(KEY_HEADER, encodeURIComponent(message.key))
   return h
 }
@@ -370,9 +379,11 @@ function decodeKey(raw: string): string {
 function fromNatsHeaders(h: MsgHdrs | undefined): { key: string | undefined; headers: Record<string, string> } {
   const headers: Record<string, string> = {}
   let key: string | undefined
-  for (const name of h?.keys() ?? []) {
+  if (!h) return { key, headers }
+  // Iterated rather than keys() + get(name): get searches every name again.
+  for (const [name, values] of h) {
     const lower = name.toLowerCase()
-    const value = h?.get(name) ?? ''
+    const value = values[0] ?? ''
     if (lower === KEY_HEADER) key = decodeKey(value)
     // Nats-Msg-Id, Nats-Expected-*: protocol, not the application's headers.
     else if (!lower.startsWith('nats-')) headers[lower] = value
@@ -972,10 +983,12 @@ interface PullContext {
 
 /**
  * The pull loop of one subscription: fetch as many messages as there is room for (deliveries
- * not yet settled stay under `window`), hand each to the core without waiting, fetch again.
- * Every fetch is a new pull request, so the loop needs nothing special after a reconnect; any
- * failure (server away, consumer or stream gone) makes it look the consumer up again, re-create
- * it if it is gone, and go on after a short backoff.
+ * not yet settled plus messages asked for and not yet arrived stay under `window`), hand each to
+ * the core without waiting, and fetch again as soon as half the window is free, while earlier
+ * pulls are still arriving: the server always has a pull to answer, rather than one round trip
+ * per window. Every fetch is a new pull request, so the loop needs nothing special after a
+ * reconnect; any failure (server away, consumer or stream gone) makes it look the consumer up
+ * again, re-create it if it is gone, and go on after a short backoff.
  */
 function pullLoop(ctx: PullContext): TransportSubscription {
   const { spec, logger, window } = ctx
@@ -986,7 +999,10 @@ function pullLoop(ctx: PullContext): TransportSubscription {
   // Highest stream sequence seen: where a lost consumer's replacement starts.
   let cursor = ctx.info.delivered.stream_seq
   let streamCreated = ctx.stream.created
-  let batch: ConsumerMessages | undefined
+  // Open pulls, with what each still has to bring; their sum counts against the window.
+  const pulls = new Map<ConsumerMessages, Promise<void>>()
+  let requested = 0
+  let pullFailure: { error: unknown } | undefined
   let closing = false
   const stopped = new AbortController()
   const refill = Math.ceil(window / 2)
@@ -1026,18 +1042,41 @@ function pullLoop(ctx: PullContext): TransportSubscription {
     consumer = ctx.js.consumers.getPullConsumerFor(info)
   }
 
+  /** Hands over what one pull brings; a failure is reported to the loop, which starts over. */
+  async function drain(pull: ConsumerMessages, asked: number): Promise<void> {
+    let arrived = 0
+    try {
+      for await (const msg of pull) {
+        arrived++
+        requested--
+        take(msg)
+      }
+    } catch (error) {
+      if (!closing) pullFailure ??= { error }
+    } finally {
+      requested -= asked - arrived
+      pulls.delete(pull)
+      inFlight.wake()
+    }
+  }
+
   async function pullOnce(): Promise<void> {
-    await inFlight.until(() => closing || window - inFlight.count >= refill)
+    await inFlight.until(() => closing || pullFailure !== undefined || window - inFlight.count - requested >= refill)
     if (closing) return
+    if (pullFailure) {
+      const { error } = pullFailure
+      pullFailure = undefined
+      throw error
+    }
     if (!consumer) await reattach()
     const current = consumer as Consumer
-    batch = await current.fetch({ max_messages: window - inFlight.count, expires: PULL_EXPIRES_MS })
-    for await (const msg of batch) take(msg)
-    batch = undefined
+    const asked = window - inFlight.count - requested
+    const pull = await current.fetch({ max_messages: asked, expires: PULL_EXPIRES_MS })
+    requested += asked
+    pulls.set(pull, drain(pull, asked))
   }
 
   async function onFailure(error: unknown, failures: number): Promise<void> {
-    batch = undefined
     consumer = undefined
     const code = apiErrorCode(error)
     if (code === JS_ERR.streamNotFound) ctx.streams.forget(spec.topic)
@@ -1069,10 +1108,14 @@ function pullLoop(ctx: PullContext): TransportSubscription {
         closing = true
         stopped.abort()
         inFlight.wake()
-        const pending = batch
-        if (pending) {
-          await Promise.race([pending.closed(), sleep(CLOSE_GRACE_MS)])
-          pending.stop()
+        const open = [...pulls]
+        if (open.length > 0) {
+          await Promise.race([
+            Promise.all(open.map(([pull]) => pull.closed().catch(() => undefined))),
+            sleep(CLOSE_GRACE_MS),
+          ])
+          for (const [pull] of open) pull.stop()
+          await Promise.all(open.map(([, drained]) => drained))
         }
         await running
         await inFlight.until(() => inFlight.count === 0)
@@ -1124,39 +1167,74 @@ async function jetStreamTransport(
   }
 
   /**
-   * One message, until JetStream acknowledges it. nats.js drops what was buffered while
+   * Messages until JetStream acknowledges each, all in flight at once, in order on one
+   * connection (a batch costs about one round trip). nats.js drops what was buffered while
    * disconnected (each reconnect attempt empties its outbound buffer) and what was on the wire
-   * when the server died: after any disconnect or reconnect the message is sent again under the
-   * same Nats-Msg-Id, so JetStream stores it once either way (within its duplicate window). A
-   * resend can land after later messages of the same batch.
+   * when the server died: after any disconnect or reconnect, what was not acknowledged yet is
+   * sent again under the same Nats-Msg-Id, so JetStream stores it once either way (within its
+   * duplicate window). A resend can land after later messages of the same batch. Resolves with
+   * each message's error, or undefined when it was stored.
    */
-  async function publishOne(message: TransportMessage, msgID: string, deadline: number): Promise<void> {
-    let recreated = false
-    for (;;) {
-      await watch.whenConnected(deadline, `publish to ${message.topic}`)
+  async function publishAll(messages: TransportMessage[], call: string, deadline: number): Promise<unknown[]> {
+    const errors: unknown[] = new Array(messages.length).fill(undefined)
+    let waiting = messages.map((_, i) => i)
+    // 503: no stream holds the subject any more (deleted behind our back): re-created once per message.
+    const recreated = new Set<number>()
+    while (waiting.length > 0) {
+      await watch.whenConnected(deadline, `publish to ${(messages[waiting[0] as number] as TransportMessage).topic}`)
       const change = watch.nextChange()
-      try {
-        const ack = js.publish(message.topic, message.value, {
-          msgID,
-          headers: toNatsHeaders(message),
-          timeout: Math.max(1, deadline - Date.now()),
-        })
-        const outcome = await Promise.race([
-          ack.then(() => 'stored' as const),
-          change.promise.then(() => 'again' as const),
-        ])
-        if (outcome === 'stored') return
-        ack.catch(() => undefined) // abandoned: the resend answers for it
-      } catch (error) {
-        // 503: no stream holds the subject any more (deleted behind our back): re-create it once.
-        if (natsCode(error) !== '503' || recreated) throw error
-        recreated = true
-        streams.forget(message.topic)
-        await streams.ensure(message.topic)
-      } finally {
-        change.cancel()
+      const stored = new Set<number>()
+      const failed = new Map<number, unknown>()
+      const timeout = Math.max(1, deadline - Date.now())
+      const acks = waiting.map((i) => {
+        const message = messages[i] as TransportMessage
+        return js
+          .publish(message.topic, message.value, {
+            msgID: msgId(message, call, i),
+            headers: toNatsHeaders(message),
+            timeout,
+          })
+          .then(
+            () => void stored.add(i),
+            (error: unknown) => void failed.set(i, error),
+          )
+      })
+      const outcome = await Promise.race([
+        Promise.all(acks).then(() => 'settled' as const),
+        change.promise.then(() => 'again' as const),
+      ])
+      change.cancel()
+      const again: number[] = []
+      const gone: number[] = []
+      for (const i of waiting) {
+        if (stored.has(i)) continue
+        const error = failed.get(i)
+        if (error === undefined) {
+          // Still unanswered when the connection changed: the resend answers for it.
+          if (outcome === 'again') again.push(i)
+        } else if (natsCode(error) === '503' && !recreated.has(i)) {
+          recreated.add(i)
+          gone.push(i)
+        } else if (outcome === 'settled' || natsCode(error) !== 'DISCONNECT') {
+          errors[i] = error
+        } else {
+          again.push(i)
+        }
       }
+      if (gone.length > 0) {
+        const topics = new Set(gone.map((i) => (messages[i] as TransportMessage).topic))
+        for (const topic of topics) {
+          streams.forget(topic)
+          try {
+            await streams.ensure(topic)
+          } catch (error) {
+            for (const i of gone) if ((messages[i] as TransportMessage).topic === topic) errors[i] = error
+          }
+        }
+      }
+      waiting = [...again, ...gone.filter((i) => errors[i] === undefined)].sort((a, b) => a - b)
     }
+    return errors
   }
 
   async function publish(messages: TransportMessage[]): Promise<void> {
@@ -1166,15 +1244,9 @@ async function jetStreamTransport(
     await Promise.all(topics.map((topic) => streams.ensure(topic))).catch((error: unknown) => {
       throw publishError(error, topics.join(', '), opts.timeout)
     })
-    const call = randomUUID()
-    const deadline = Date.now() + opts.timeout
-    // All in flight at once, in order on one connection: a batch costs about one round trip.
-    const results = await Promise.allSettled(messages.map((m, i) => publishOne(m, msgId(m, call, i), deadline)))
-    const failed = results.findIndex((r) => r.status === 'rejected')
-    if (failed >= 0) {
-      const reason = (results[failed] as PromiseRejectedResult).reason
-      throw publishError(reason, (messages[failed] as TransportMessage).topic, opts.timeout)
-    }
+    const errors = await publishAll(messages, randomUUID(), Date.now() + opts.timeout)
+    const failed = errors.findIndex((e) => e !== undefined)
+    if (failed >= 0) throw publishError(errors[failed], (messages[failed] as TransportMessage).topic, opts.timeout)
   }
 
   async function subscribe(
