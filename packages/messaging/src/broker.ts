@@ -73,20 +73,47 @@ export interface Broker {
   close(): Promise<void>
 }
 
-/** The options of a batch entry, or undefined when it has none (the common case, kept cheap). */
-function withoutData<T>(entry: BatchMessage<T>): PublishOptions | undefined {
-  for (const name in entry) {
-    if (name !== 'data') {
-      const { data: _, ...options } = entry
-      return options
-    }
-  }
-  return undefined
+function isStringRecord(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  const prototype = Object.getPrototypeOf(value)
+  if (prototype !== Object.prototype && prototype !== null) return false
+  for (const name in value) if (typeof (value as Record<string, unknown>)[name] !== 'string') return false
+  return true
 }
 
-function isEmpty(value: object): boolean {
-  for (const _ in value) return false
-  return true
+const nonEmpty = (value: unknown) => typeof value === 'string' && value.length > 0
+
+/**
+ * Publish options in their common shapes (key, headers, id, type, source, contentType), checked
+ * without the schema: a parse per message is a good part of what publishing costs. Anything
+ * else, or anything wrong, returns undefined and goes through the schema, for its checks and its
+ * error messages. With `batchEntry`, the entry's own `data` is not an option.
+ */
+function quickOptions(raw: object, batchEntry: boolean): EnvelopeOptions | undefined {
+  for (const name in raw) {
+    const value = (raw as Record<string, unknown>)[name]
+    if (value === undefined) continue
+    switch (name) {
+      case 'key':
+        if (typeof value !== 'string') return undefined
+        break
+      case 'id':
+      case 'type':
+      case 'source':
+      case 'contentType':
+        if (!nonEmpty(value)) return undefined
+        break
+      case 'headers':
+        if (!isStringRecord(value)) return undefined
+        break
+      case 'data':
+        if (!batchEntry) return undefined
+        break
+      default:
+        return undefined
+    }
+  }
+  return raw as EnvelopeOptions
 }
 
 function defaultSource(): string {
@@ -126,9 +153,23 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
       throw new MessagingError('MESSAGING_CLOSED', 'the broker is closed: create a new one to publish or subscribe')
   }
 
-  function envelope<T>(topic: TopicLike<T>, data: T, raw: PublishOptions | undefined): TransportMessage {
+  function envelope<T>(
+    topic: TopicLike<T>,
+    data: T,
+    raw: PublishOptions | BatchMessage<T> | undefined,
+    batchEntry = false,
+  ): TransportMessage {
     const name = topicName(topic)
-    const publishOptions = raw === undefined || isEmpty(raw) ? {} : parseOptions(publishOptionsSchema, raw, 'publish')
+    let publishOptions: EnvelopeOptions | undefined =
+      raw === undefined || raw === null ? {} : quickOptions(raw, batchEntry)
+    if (publishOptions === undefined) {
+      let options = raw as PublishOptions
+      if (batchEntry) {
+        const { data: _, ...rest } = raw as BatchMessage<T>
+        options = rest
+      }
+      publishOptions = parseOptions(publishOptionsSchema, options, 'publish') as EnvelopeOptions
+    }
     const schema = topicSchema(topic)
     if (schema) {
       const checked = schema.safeParse(data)
@@ -141,7 +182,7 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
         )
       }
     }
-    return encodeMessage(name, data, source, publishOptions as EnvelopeOptions)
+    return encodeMessage(name, data, source, publishOptions)
   }
 
   async function send(messages: TransportMessage[], destination: string): Promise<void> {
@@ -281,7 +322,7 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
       assertOpen()
       if (!Array.isArray(messages))
         throw new MessagingError('MESSAGING_INVALID_OPTIONS', 'publishBatch: expected an array of { data, ...options }')
-      const encoded = messages.map((m) => envelope(topic, m.data, withoutData(m)))
+      const encoded = messages.map((m) => envelope(topic, m.data, m, true))
       if (encoded.length > 0) await send(encoded, topicName(topic))
       return encoded.map((m) => ({ id: m.headers['ce-id'] as string }))
     },

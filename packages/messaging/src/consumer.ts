@@ -125,11 +125,19 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
 
   // One ticker per subscription, not a timer per message: it tells the broker about every
   // delivery whose handler has been running for a while (Kafka rebalance, JetStream redelivery).
+  // It stops at a tick that finds nothing running, not when the last handler ends: quick
+  // handlers would otherwise start and stop a timer for nearly every message.
   const running = new Map<TransportDelivery, number>()
   let ticker: NodeJS.Timeout | undefined
   function trackRunning(delivery: TransportDelivery, since: number): void {
     running.set(delivery, since)
-    ticker ??= setInterval(() => {
+    if (ticker) return
+    ticker = setInterval(() => {
+      if (running.size === 0) {
+        clearInterval(ticker)
+        ticker = undefined
+        return
+      }
       const now = performance.now()
       for (const [d, since] of running) {
         if (now - since < options.heartbeatMs) continue
@@ -140,30 +148,12 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
   }
   function untrack(delivery: TransportDelivery): void {
     running.delete(delivery)
-    if (running.size === 0 && ticker) {
-      clearInterval(ticker)
-      ticker = undefined
-    }
   }
 
   const attributes = { system: transport.system, destination: ctx.topic, group: ctx.group }
 
-  async function runHandler(message: Message<T>, delivery: TransportDelivery): Promise<void> {
-    const started = performance.now()
-    trackRunning(delivery, started)
-    if (delivery.headers.traceparent === undefined && !tracerRegistered()) {
-      // Nothing to trace: no SDK records spans and no trace came with the message.
-      try {
-        await handler(message)
-      } catch (error) {
-        recordDuration('process', (performance.now() - started) / 1000, attributes, error ?? 'error')
-        throw error ?? new Error('handler threw a nullish value')
-      } finally {
-        untrack(delivery)
-      }
-      recordDuration('process', (performance.now() - started) / 1000, attributes)
-      return
-    }
+  /** The handler inside a CONSUMER span, in the context the message's trace headers carry. */
+  async function runTraced(message: Message<T>, delivery: TransportDelivery, started: number): Promise<void> {
     const { span, context: spanContext } = startProcessSpan(extractContext(delivery.headers), attributes)
     if (span.isRecording()) span.setAttribute('messaging.message.id', message.id)
     let failure: unknown
@@ -173,42 +163,66 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
       failure = error ?? new Error('handler threw a nullish value')
       throw failure
     } finally {
-      untrack(delivery)
       endSpan(span, failure)
       recordDuration('process', (performance.now() - started) / 1000, attributes, failure)
     }
   }
 
-  async function process(delivery: TransportDelivery): Promise<void> {
-    const firstAttempt = delivery.redeliveries + 1
-    let data: unknown
+  async function deadLettered(
+    delivery: TransportDelivery,
+    reason: DeadLetterReason,
+    error: unknown,
+    attempt: number,
+  ): Promise<void> {
+    await deadLetter(delivery, reason, error, attempt)
+    return delivery.ack()
+  }
+
+  /**
+   * Decoding and the schema check run at once; what follows is one async function per delivery
+   * (attempts), not a chain of them: each level costs a promise and a heap frame per message.
+   */
+  function process(delivery: TransportDelivery): Promise<void> {
     try {
-      data = options.raw ? delivery.value : decodeBody(delivery)
+      const firstAttempt = delivery.redeliveries + 1
+      let data: unknown
+      try {
+        data = options.raw ? delivery.value : decodeBody(delivery)
+      } catch (error) {
+        return deadLettered(delivery, 'malformed', error, firstAttempt)
+      }
+      if (ctx.schema) {
+        const checked = ctx.schema.safeParse(data)
+        if (!checked.success) {
+          const issues = checked.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`).join('; ')
+          const error = new Error(`data does not match the topic schema: ${issues}`)
+          return deadLettered(delivery, 'schema', error, firstAttempt)
+        }
+        data = checked.data
+      }
+      if (ctx.dedupe) return deduplicated(delivery, data as T, firstAttempt, ctx.dedupe)
+      return attempts(delivery, data as T, firstAttempt, undefined)
     } catch (error) {
-      await deadLetter(delivery, 'malformed', error, firstAttempt)
+      return Promise.reject(error)
+    }
+  }
+
+  async function deduplicated(
+    delivery: TransportDelivery,
+    data: T,
+    firstAttempt: number,
+    dedupe: NonNullable<ConsumerContext<T>['dedupe']>,
+  ): Promise<void> {
+    const key = dedupeKey(delivery)
+    if (inProgress.has(key) || (await dedupe.store.has(key))) {
+      ctx.onDuplicate(messageId(delivery))
       return delivery.ack()
     }
-    if (ctx.schema) {
-      const checked = ctx.schema.safeParse(data)
-      if (!checked.success) {
-        const issues = checked.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`).join('; ')
-        await deadLetter(delivery, 'schema', new Error(`data does not match the topic schema: ${issues}`), firstAttempt)
-        return delivery.ack()
-      }
-      data = checked.data
-    }
-    const key = ctx.dedupe ? dedupeKey(delivery) : undefined
-    if (key !== undefined && ctx.dedupe) {
-      if (inProgress.has(key) || (await ctx.dedupe.store.has(key))) {
-        ctx.onDuplicate(messageId(delivery))
-        return delivery.ack()
-      }
-      inProgress.add(key)
-    }
+    inProgress.add(key)
     try {
-      await attempts(delivery, data as T, firstAttempt, key)
+      await attempts(delivery, data, firstAttempt, key)
     } finally {
-      if (key !== undefined) inProgress.delete(key)
+      inProgress.delete(key)
     }
   }
 
@@ -217,24 +231,38 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     for (let attempt = firstAttempt; ; attempt++) {
       if (ctx.signal.aborted) return delivery.release()
       const message = new DeliveredMessage(id, ctx.topic, delivery.key, data, delivery.headers, attempt, delivery.value)
+      const started = performance.now()
+      trackRunning(delivery, started)
+      let failure: unknown
+      let failed = false
       try {
-        await runHandler(message, delivery)
+        if (delivery.headers.traceparent === undefined && !tracerRegistered()) {
+          // Nothing to trace: no SDK records spans and no trace came with the message.
+          try {
+            await handler(message)
+          } catch (error) {
+            recordDuration('process', (performance.now() - started) / 1000, attributes, error ?? 'error')
+            throw error ?? new Error('handler threw a nullish value')
+          }
+          recordDuration('process', (performance.now() - started) / 1000, attributes)
+        } else {
+          await runTraced(message, delivery, started)
+        }
       } catch (error) {
-        if (NonRetryableError.is(error)) {
-          await deadLetter(delivery, 'non-retryable', error, attempt)
-          return delivery.ack()
-        }
-        if (attempt >= options.maxAttempts) {
-          await deadLetter(delivery, 'max-attempts', error, attempt)
-          return delivery.ack()
-        }
-        ctx.logger.debug({ topic: ctx.topic, id, attempt, err: errorText(error) }, 'handler failed; retrying')
-        const delay = RetryAfterError.is(error) ? error.delayMs : backoffDelay(options.backoff, attempt)
-        if (!(await sleep(delay, ctx.signal))) return delivery.release()
-        continue
+        failed = true
+        failure = error
+      } finally {
+        untrack(delivery)
       }
-      if (key !== undefined && ctx.dedupe) await ctx.dedupe.store.add(key, ctx.dedupe.ttl)
-      return delivery.ack()
+      if (!failed) {
+        if (key !== undefined && ctx.dedupe) await ctx.dedupe.store.add(key, ctx.dedupe.ttl)
+        return delivery.ack()
+      }
+      if (NonRetryableError.is(failure)) return deadLettered(delivery, 'non-retryable', failure, attempt)
+      if (attempt >= options.maxAttempts) return deadLettered(delivery, 'max-attempts', failure, attempt)
+      ctx.logger.debug({ topic: ctx.topic, id, attempt, err: errorText(failure) }, 'handler failed; retrying')
+      const delay = RetryAfterError.is(failure) ? failure.delayMs : backoffDelay(options.backoff, attempt)
+      if (!(await sleep(delay, ctx.signal))) return delivery.release()
     }
   }
 

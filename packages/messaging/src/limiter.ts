@@ -24,9 +24,15 @@ export function createKeyedLimiter(concurrency: number, ordered: boolean): Keyed
 
   function pump(): void {
     while (active < concurrency && readyHead < ready.length) {
-      const next = ready[readyHead++] as Pending
+      const next = ready[readyHead] as Pending
+      // Started entries are let go at once: under steady load the queue never empties, and
+      // entries kept behind the head would hold every delivery (and its message) ever queued.
+      ready[readyHead++] = undefined as unknown as Pending
       if (readyHead === ready.length) {
         ready.length = 0
+        readyHead = 0
+      } else if (readyHead >= 1024 && readyHead * 2 >= ready.length) {
+        ready.splice(0, readyHead)
         readyHead = 0
       }
       waiting--
@@ -48,6 +54,16 @@ export function createKeyedLimiter(concurrency: number, ordered: boolean): Keyed
 
   return {
     run<T>(key: string | undefined, task: () => Promise<T>): Promise<T> {
+      // A free slot, nobody waiting for one, and the key (if it counts) not busy: run now, on
+      // the task's own promise, without queueing.
+      if (active < concurrency && readyHead === ready.length && (!ordered || key === undefined || !busyKeys.has(key))) {
+        if (ordered && key !== undefined) busyKeys.set(key, [])
+        active++
+        const promise = task()
+        const done = () => finished(key)
+        promise.then(done, done)
+        return promise
+      }
       return new Promise<T>((resolve, reject) => {
         const pending: Pending = {
           key,

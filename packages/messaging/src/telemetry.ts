@@ -32,12 +32,14 @@ const headerGetter: TextMapGetter<Record<string, string>> = {
 }
 
 /** Writes the active trace context (W3C `traceparent`/`tracestate` with the usual propagator) into `headers`. */
+const headerSetter = {
+  set: (carrier: Record<string, string>, key: string, value: string) => {
+    carrier[key.toLowerCase()] = value
+  },
+}
+
 export function injectContext(ctx: Context, headers: Record<string, string>): void {
-  propagation.inject(ctx, headers, {
-    set: (carrier, key, value) => {
-      carrier[key.toLowerCase()] = value
-    },
-  })
+  propagation.inject(ctx, headers, headerSetter)
 }
 
 export function extractContext(headers: Record<string, string>): Context {
@@ -120,8 +122,12 @@ export function recordDuration(
   let attributes: Record<string, string>
   if (error === undefined) {
     // One subscription records with the same attributes every time: build them once.
-    attributes = metricAttributes.get(a) ?? metricAttributesOf(operation, a)
-    metricAttributes.set(a, attributes)
+    let cached = metricAttributes.get(a)
+    if (cached === undefined) {
+      cached = metricAttributesOf(operation, a)
+      metricAttributes.set(a, cached)
+    }
+    attributes = cached
   } else {
     attributes = { ...metricAttributesOf(operation, a), 'error.type': error instanceof Error ? error.name : 'error' }
   }

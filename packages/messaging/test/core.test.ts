@@ -110,6 +110,19 @@ describe('createBroker', () => {
       code: 'MESSAGING_INVALID_OPTIONS',
       message: expect.stringContaining('key: '),
     })
+    // Batch entries: the common shapes are checked without the schema, anything else still with it.
+    await expect(broker.publishBatch('t', [{ data: 1, headers: { a: 1 } } as never])).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+      message: expect.stringContaining('headers.a: '),
+    })
+    await expect(broker.publishBatch('t', [{ data: 1, colour: 'red' } as never])).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+      message: expect.stringContaining('unknown option(s) "colour"'),
+    })
+    await expect(broker.publishBatch('t', [{ data: 1, id: '' }])).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+      message: expect.stringContaining('id: '),
+    })
     await expect(broker.subscribe('t', () => {}, { maxAttempts: 0 })).rejects.toMatchObject({
       code: 'MESSAGING_INVALID_OPTIONS',
       message: expect.stringContaining('maxAttempts'),

@@ -162,13 +162,6 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
     }
   }
 
-  function next(log: TopicLog, group: Group): { stored: Stored; redeliveries: number } | undefined {
-    const again = group.redeliver[0]
-    if (again) return again
-    const stored = log.messages[group.cursor - log.base]
-    return stored ? { stored, redeliveries: 0 } : undefined
-  }
-
   function memberFor(group: Group, key: string | undefined): Member | undefined {
     const { members } = group
     if (members.length === 0) return undefined
@@ -191,16 +184,18 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
         schedule(log, group)
         return
       }
-      const item = next(log, group)
-      if (!item) return
-      const member = memberFor(group, item.stored.message.key)
+      // Released messages first, then the log (no object per delivery for the common case).
+      const again = group.redeliver[0]
+      const stored = again ? again.stored : log.messages[group.cursor - log.base]
+      if (!stored) return
+      const member = memberFor(group, stored.message.key)
       // The member that owns this key is busy: wait for it, so the key's order holds.
       if (!member || member.inFlight >= member.window) return
-      if (item === group.redeliver[0]) group.redeliver.shift()
+      if (again) group.redeliver.shift()
       else group.cursor++
       deliveriesThisTurn++
       startTurn()
-      deliver(log, group, member, item.stored, item.redeliveries)
+      deliver(log, group, member, stored, again ? again.redeliveries : 0)
     }
   }
 

@@ -651,15 +651,22 @@ function runDelivery(
   logger: LoggerLike,
   done: () => void,
 ): void {
-  Promise.resolve()
-    .then(() => deliver(delivery))
-    .catch((error: unknown) => {
-      // The core settles every delivery; a rejection is a bug upstream: keep the message.
-      logger.error({ topic: delivery.topic, err: errorText(error) }, 'delivery failed; releasing the message')
-      return delivery.release()
-    })
-    .catch(() => undefined)
-    .finally(done)
+  const failed = (error: unknown) => {
+    // The core settles every delivery; a rejection is a bug upstream: keep the message.
+    logger.error({ topic: delivery.topic, err: errorText(error) }, 'delivery failed; releasing the message')
+    delivery.release().then(done, done)
+  }
+  // Later, not inside nats.js's callback or iterator; one microtask rather than a promise chain.
+  queueMicrotask(() => {
+    let settled: Promise<void>
+    try {
+      settled = deliver(delivery)
+    } catch (error) {
+      failed(error)
+      return
+    }
+    settled.then(done, failed)
+  })
 }
 
 // ---------------------------------------------------------------- core NATS
@@ -937,25 +944,45 @@ function sendAck(msg: JsMsg, what: 'ack' | 'nak' | 'working', logger: LoggerLike
   }
 }
 
-function jetStreamDelivery(topic: string, msg: JsMsg, logger: LoggerLike): TransportDelivery {
-  const { key, headers } = fromNatsHeaders(msg.headers)
-  let settled = false
-  const settle = (what: 'ack' | 'nak') => {
-    if (settled) return
-    settled = true
-    sendAck(msg, what, logger)
+/** One JetStream delivery; a class rather than closures per message. */
+class JetStreamDelivery implements TransportDelivery {
+  readonly key: string | undefined
+  readonly headers: Record<string, string>
+  readonly value: Uint8Array
+  readonly redeliveries: number
+  private settled = false
+
+  constructor(
+    readonly topic: string,
+    private readonly msg: JsMsg,
+    private readonly logger: LoggerLike,
+  ) {
+    const { key, headers } = fromNatsHeaders(msg.headers)
+    this.key = key
+    this.headers = headers
+    this.value = msg.data
+    this.redeliveries = Math.max(0, msg.info.redeliveryCount - 1)
   }
-  return {
-    topic,
-    key,
-    headers,
-    value: msg.data,
-    redeliveries: Math.max(0, msg.info.redeliveryCount - 1),
-    ack: async () => settle('ack'),
-    release: async () => settle('nak'),
-    heartbeat: async () => {
-      if (!settled) sendAck(msg, 'working', logger)
-    },
+
+  private settle(what: 'ack' | 'nak'): Promise<void> {
+    if (!this.settled) {
+      this.settled = true
+      sendAck(this.msg, what, this.logger)
+    }
+    return Promise.resolve()
+  }
+
+  ack(): Promise<void> {
+    return this.settle('ack')
+  }
+
+  release(): Promise<void> {
+    return this.settle('nak')
+  }
+
+  heartbeat(): Promise<void> {
+    if (!this.settled) sendAck(this.msg, 'working', this.logger)
+    return Promise.resolve()
   }
 }
 
@@ -1017,7 +1044,7 @@ function pullLoop(ctx: PullContext): TransportSubscription {
     cursor = Math.max(cursor, seq)
     unsettled.add(seq)
     inFlight.add()
-    runDelivery(ctx.deliver, jetStreamDelivery(spec.topic, msg, logger), logger, () => {
+    runDelivery(ctx.deliver, new JetStreamDelivery(spec.topic, msg, logger), logger, () => {
       unsettled.delete(seq)
       inFlight.done()
     })
