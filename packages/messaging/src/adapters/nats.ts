@@ -944,6 +944,36 @@ function sendAck(msg: JsMsg, what: 'ack' | 'nak' | 'working', logger: LoggerLike
   }
 }
 
+/**
+ * Acks (and naks) of one event-loop turn, sent together. nats.js writes what was queued once
+ * per run of microtasks; acks of deliveries that end in separate promise chains would each cost
+ * a socket write (a system call) otherwise. Each message still gets its own ack, after its
+ * handler, within the same turn.
+ */
+function ackBatcher(logger: LoggerLike) {
+  let pending: { msg: JsMsg; what: 'ack' | 'nak' }[] = []
+  let scheduled = false
+  function flush(): void {
+    scheduled = false
+    const list = pending
+    pending = []
+    for (const { msg, what } of list) sendAck(msg, what, logger)
+  }
+  return {
+    send(msg: JsMsg, what: 'ack' | 'nak'): void {
+      pending.push({ msg, what })
+      if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    },
+    /** Sends what is waiting now (before a flush round trip or a close). */
+    flush,
+  }
+}
+
+type AckBatcher = ReturnType<typeof ackBatcher>
+
 /** One JetStream delivery; a class rather than closures per message. */
 class JetStreamDelivery implements TransportDelivery {
   readonly key: string | undefined
@@ -956,6 +986,7 @@ class JetStreamDelivery implements TransportDelivery {
     readonly topic: string,
     private readonly msg: JsMsg,
     private readonly logger: LoggerLike,
+    private readonly acks: AckBatcher,
   ) {
     const { key, headers } = fromNatsHeaders(msg.headers)
     this.key = key
@@ -967,7 +998,7 @@ class JetStreamDelivery implements TransportDelivery {
   private settle(what: 'ack' | 'nak'): Promise<void> {
     if (!this.settled) {
       this.settled = true
-      sendAck(this.msg, what, this.logger)
+      this.acks.send(this.msg, what)
     }
     return Promise.resolve()
   }
@@ -1033,6 +1064,7 @@ function pullLoop(ctx: PullContext): TransportSubscription {
   let closing = false
   const stopped = new AbortController()
   const refill = Math.ceil(window / 2)
+  const acks = ackBatcher(logger)
 
   function take(msg: JsMsg): void {
     if (closing) {
@@ -1044,7 +1076,7 @@ function pullLoop(ctx: PullContext): TransportSubscription {
     cursor = Math.max(cursor, seq)
     unsettled.add(seq)
     inFlight.add()
-    runDelivery(ctx.deliver, new JetStreamDelivery(spec.topic, msg, logger), logger, () => {
+    runDelivery(ctx.deliver, new JetStreamDelivery(spec.topic, msg, logger, acks), logger, () => {
       unsettled.delete(seq)
       inFlight.done()
     })
@@ -1146,6 +1178,8 @@ function pullLoop(ctx: PullContext): TransportSubscription {
         }
         await running
         await inFlight.until(() => inFlight.count === 0)
+        // Before the caller's flush round trip, so that it covers every ack.
+        acks.flush()
         // While the server is away, leave it to inactiveThreshold rather than wait for a timeout.
         if (spec.durable === undefined && ctx.connected()) {
           await ctx.jsm.consumers.delete(spec.stream, consumerName).catch((error: unknown) => {
