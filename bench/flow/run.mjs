@@ -111,5 +111,8 @@ The order flow of [examples/order-flow](examples/order-flow/README.md), driven o
 | mode | load | orders/s (median) | spread (min–max) | latency p50 (median) | p99 (median, min–max) | checked |
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
+
+
+Notes: a delivered order publishes about 13 messages (6 of them \`orders.status\`, read by analytics, the bridge and the load generator) and makes about 16 commits across the services' databases. Distributed mode runs 7 Node processes, nats-server, PostgreSQL and etcd on the same 2 cores, so its saturation figure is this machine's CPU more than any one package, and its steady-load latency is mostly queueing behind that CPU (load average above 6 during those runs).
 `
 publishSection('flow', section, { isDefaultRun, overrides: 'BENCH_FLOW_ROUNDS' })
