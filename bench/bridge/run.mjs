@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
+import { median } from '../lib/stats.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const _root = join(here, '..', '..')
@@ -56,11 +57,6 @@ function start(...args) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
 const fmtInt = (n) => Math.round(n).toLocaleString('en-US')
 const ms = (n) => `${n.toFixed(2)} ms`

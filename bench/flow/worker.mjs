@@ -3,7 +3,13 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { percentile, startFlow, startOrderStream, verifyFlow } from '../../examples/order-flow/dist/index.js'
+import {
+  dropDatabase,
+  percentile,
+  startFlow,
+  startOrderStream,
+  verifyFlowSettled,
+} from '../../examples/order-flow/dist/index.js'
 
 const [mode, ordersArg, rateArg] = process.argv.slice(2)
 const count = Number(ordersArg)
@@ -35,11 +41,7 @@ try {
   await run.close()
   const orders = [...run.orders.values()]
   const latencies = orders.map((o) => o.finishedAt - o.sentAt)
-  let report = await verifyFlow(flow.runtime, flow.urls.orders)
-  for (let i = 0; i < 60 && report.problems.length > 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    report = await verifyFlow(flow.runtime, flow.urls.orders)
-  }
+  const report = await verifyFlowSettled(flow.runtime, flow.urls.orders)
   result = {
     mode,
     orders: count,
@@ -55,7 +57,6 @@ try {
 } finally {
   await flow.close()
   if (mode === 'distributed') {
-    const { dropDatabase } = await import('../../examples/order-flow/dist/index.js')
     const base = new URL(flow.runtime.postgresUrl)
     base.pathname = '/postgres'
     await dropDatabase(base.toString(), database).catch(() => undefined)

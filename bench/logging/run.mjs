@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
+import { median } from '../lib/stats.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -116,11 +117,6 @@ function countLines(dir, traceId) {
   return { found, unique, missing: LINES - unique, duplicates, malformed, traced, maxFileBytes, partialEnds, leftovers }
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
 const fmtK = (n) => (Number.isFinite(n) ? `${Math.round(n / 1000).toLocaleString('en-US')}k` : 'n/a')
 const fmtX = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a')

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
+import { median } from '../lib/stats.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -51,14 +52,6 @@ const RECOVERY = [
 
 const fmtInt = (n) => Math.round(n).toLocaleString('en-US')
 const fmtMs = (n) => (n >= 100 ? fmtInt(n) : n.toFixed(1))
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0
-    ? Number.NaN
-    : s.length % 2
-      ? s[(s.length - 1) / 2]
-      : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 
 function ensureBuilt() {
   buildIfNeeded('workflow', ['index.js'])

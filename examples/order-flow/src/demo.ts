@@ -2,8 +2,7 @@
 // `npm run demo` (embedded) and `npm run demo -- --distributed [--broker kafka]`: places a stream
 // of orders, shows them move through the flow, raises the payment failure rate halfway through
 // (the services pick it up live), and ends with a summary checked against every service's data.
-import { readdirSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { collectTrace } from '@backplane/logging'
 import { installTraceContext } from '@backplane/logging/trace-context'
@@ -12,8 +11,9 @@ import type { ProcessName } from './cluster.js'
 import { type BrokerKind, type FlowEnvironment, startFlow } from './flow.js'
 import { EXAMPLE_ROOT } from './lib/paths.js'
 import { type OrderRun, percentile, startOrderStream } from './load.js'
+import { serviceLogDirs } from './runtime.js'
 import { SERVICE_NAMES } from './services/index.js'
-import { verifyFlow } from './verify.js'
+import { verifyFlowSettled } from './verify.js'
 
 const USAGE = `usage: npm run demo -- [--distributed [--broker nats|kafka] [--kill SERVICE]] [--orders N] [--rate N] [--dir DIR]
 
@@ -172,17 +172,13 @@ async function main(): Promise<number> {
       else console.log(progressLine(run, count))
       const allFinal = Date.now() - placingStarted
 
-      // The read model follows the messages: give it a moment to catch up before checking it.
-      let report = await verifyFlow(flow.runtime, flow.urls.orders)
-      for (let i = 0; i < 40 && report.problems.length > 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 250))
-        report = await verifyFlow(flow.runtime, flow.urls.orders)
-      }
+      const report = await verifyFlowSettled(flow.runtime, flow.urls.orders, 10_000)
       const orders = [...run.orders.values()]
       const latencies = orders.filter((o) => o.finishedAt).map((o) => (o.finishedAt as number) - o.sentAt)
       const declined = (from: number, to: number) => {
         const slice = orders.filter((o) => o.index >= from && o.index < to)
-        return `${pct(slice.filter((o) => o.reason === 'card declined').length, slice.length)} (${slice.filter((o) => o.reason === 'card declined').length}/${slice.length})`
+        const n = slice.filter((o) => o.reason === 'card declined').length
+        return `${pct(n, slice.length)} (${n}/${slice.length})`
       }
       const reasons = new Map<string, number>()
       for (const o of orders)
@@ -223,10 +219,7 @@ async function main(): Promise<number> {
         console.log(
           `\n${bold(`One order's trace: ${example.id} (${example.state}${example.reason ? `, ${example.reason}` : ''})`)}`,
         )
-        const serviceDirs = readdirSync(flow.runtime.logsDir, { withFileTypes: true })
-          .filter((d) => d.isDirectory())
-          .map((d) => join(flow.runtime.logsDir, d.name))
-        const lines = await collectTrace(example.traceId, serviceDirs)
+        const lines = await collectTrace(example.traceId, serviceLogDirs(flow.runtime))
         for (const { record } of lines.slice(0, 24)) {
           const time = new Date(Number(record.time)).toISOString().slice(11, 23)
           console.log(`  ${dim(time)} ${String(record['service.name']).padEnd(12)} ${record.msg}`)

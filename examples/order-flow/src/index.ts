@@ -2,4 +2,4 @@
 export { type FlowEnvironment, type FlowOptions, startFlow } from './flow.js'
 export { dropDatabase } from './infra.js'
 export { type OrderRun, percentile, startOrderStream } from './load.js'
-export { type FlowReport, verifyFlow } from './verify.js'
+export { type FlowReport, verifyFlow, verifyFlowSettled } from './verify.js'

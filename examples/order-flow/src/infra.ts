@@ -17,17 +17,33 @@ export interface Servers {
   readonly kafkaBrokers?: string | undefined
 }
 
+export type ServerName = 'etcd' | 'postgres' | 'nats' | 'kafka'
+
+const SERVICES_SCRIPT = join(EXAMPLE_ROOT, '..', '..', 'scripts', 'services.sh')
+
+/**
+ * Runs `scripts/services.sh up` for `names` (a no-op for servers already running) and returns the
+ * addresses its `env` prints. `env` may move the servers (BACKPLANE_SERVICES_DIR, ports).
+ */
+export function servicesUp(names: readonly ServerName[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  execFileSync('bash', [SERVICES_SCRIPT, 'up', ...names], { stdio: ['ignore', 'ignore', 'inherit'], env })
+  const vars: Record<string, string> = {}
+  for (const line of execFileSync('bash', [SERVICES_SCRIPT, 'env'], { encoding: 'utf8', env }).split('\n')) {
+    const eq = line.indexOf('=')
+    if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1)
+  }
+  return vars
+}
+
+export function servicesDown(names: readonly ServerName[], env: NodeJS.ProcessEnv = process.env): void {
+  execFileSync('bash', [SERVICES_SCRIPT, 'down', ...names], { stdio: 'ignore', env })
+}
+
 /** Starts (if needed) and returns the addresses of the servers scripts/services.sh runs. */
-export function ensureServers(names: readonly ('etcd' | 'postgres' | 'nats' | 'kafka')[], env = process.env): Servers {
-  const script = join(EXAMPLE_ROOT, '..', '..', 'scripts', 'services.sh')
-  const vars: Record<string, string | undefined> = { ...env }
-  if (existsSync(script)) {
-    execFileSync('bash', [script, 'up', ...names], { stdio: ['ignore', 'ignore', 'inherit'], env })
-    const text = execFileSync('bash', [script, 'env'], { encoding: 'utf8', env })
-    for (const line of text.split('\n')) {
-      const eq = line.indexOf('=')
-      if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1)
-    }
+export function ensureServers(names: readonly ServerName[], env = process.env): Servers {
+  const vars: Record<string, string | undefined> = {
+    ...env,
+    ...(existsSync(SERVICES_SCRIPT) ? servicesUp(names, env) : {}),
   }
   const need = (name: string) => {
     const value = vars[name]
@@ -42,51 +58,52 @@ export function ensureServers(names: readonly ('etcd' | 'postgres' | 'nats' | 'k
   }
 }
 
-/** Creates database `name` on the server of `url` (dropping it first with `fresh`); returns its URL. */
-export async function createDatabase(url: string, name: string, { fresh = false } = {}): Promise<string> {
+async function withPg<T>(url: string, fn: (client: PgTypes.Client) => Promise<T>): Promise<T> {
   const { Client } = require('pg') as typeof PgTypes
   const client = new Client({ connectionString: url })
   await client.connect()
   try {
-    if (fresh) await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
-    if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name}"`)
+    return await fn(client)
   } finally {
     await client.end()
   }
+}
+
+/** Creates database `name` on the server of `url` (dropping it first with `fresh`); returns its URL. */
+export async function createDatabase(url: string, name: string, { fresh = false } = {}): Promise<string> {
+  await withPg(url, async (client) => {
+    if (fresh) await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name}"`)
+  })
   const target = new URL(url)
   target.pathname = `/${name}`
   return target.toString()
 }
 
 export async function dropDatabase(url: string, name: string): Promise<void> {
-  const { Client } = require('pg') as typeof PgTypes
-  const client = new Client({ connectionString: url })
-  await client.connect()
+  await withPg(url, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+}
+
+async function withEtcd<T>(endpoints: string, fn: (client: import('etcd3').Etcd3) => Promise<T>): Promise<T> {
+  const { Etcd3 } = await import('etcd3')
+  const client = new Etcd3({ hosts: endpoints.split(',') })
   try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+    return await fn(client)
   } finally {
-    await client.end()
+    client.close()
   }
 }
 
 /** Writes one configuration value into etcd under `prefix` (`payment.failureRate` → `<prefix>payment/failureRate`). */
 export async function putEtcdConfig(endpoints: string, prefix: string, path: string, value: unknown): Promise<void> {
-  const { Etcd3 } = await import('etcd3')
-  const client = new Etcd3({ hosts: endpoints.split(',') })
-  try {
+  await withEtcd(endpoints, async (client) => {
     await client.put(`${prefix}${path.replaceAll('.', '/')}`).value(JSON.stringify(value))
-  } finally {
-    client.close()
-  }
+  })
 }
 
 export async function clearEtcdConfig(endpoints: string, prefix: string): Promise<void> {
-  const { Etcd3 } = await import('etcd3')
-  const client = new Etcd3({ hosts: endpoints.split(',') })
-  try {
+  await withEtcd(endpoints, async (client) => {
     await client.delete().prefix(prefix)
-  } finally {
-    client.close()
-  }
+  })
 }

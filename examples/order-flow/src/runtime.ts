@@ -1,7 +1,7 @@
 // Where a service finds its infrastructure. Embedded mode: memory:// messaging, SQLite files and a
 // config file, all under one data directory. Distributed mode: a Kafka or NATS URL, PostgreSQL and
 // etcd. Services read only this, so the same code runs in both modes.
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createLogger, type Logger } from '@backplane/logging'
 import type { Store } from '@backplane/workflow'
@@ -37,6 +37,13 @@ export function serviceLogger(runtime: Runtime, service: string): Logger {
     // The demo prints its own progress: service logs go to their files only.
     stdout: false,
   })
+}
+
+/** Every service's log directory (`logs/<service>/`): what `backplane-logs` and `collectTrace` read. */
+export function serviceLogDirs(runtime: Runtime): string[] {
+  return readdirSync(runtime.logsDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => join(runtime.logsDir, entry.name))
 }
 
 /** The service's own database: a SQLite file, or its tables in the shared PostgreSQL database. */

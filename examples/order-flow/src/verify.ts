@@ -33,7 +33,7 @@ export interface FlowReport {
   readonly problems: readonly string[]
 }
 
-export async function listOrders(ordersUrl: string, prefix = ''): Promise<OrderView[]> {
+export async function listOrders(ordersUrl: string): Promise<OrderView[]> {
   const all: OrderView[] = []
   let after: string | null = null
   do {
@@ -42,7 +42,7 @@ export async function listOrders(ordersUrl: string, prefix = ''): Promise<OrderV
     )
     if (!response.ok) throw new Error(`GET /orders answered ${response.status}`)
     const page = (await response.json()) as { orders: OrderView[]; next: string | null }
-    all.push(...page.orders.filter((o) => o.id.startsWith(prefix)))
+    all.push(...page.orders)
     after = page.next
   } while (after)
   return all
@@ -159,5 +159,19 @@ export async function verifyFlow(runtime: Runtime, ordersUrl: string): Promise<F
     }
   } finally {
     await Promise.all([payment.close(), inventory.close(), analytics.close()])
+  }
+}
+
+/**
+ * `verifyFlow` once the read model has caught up: analytics follows the messages, so right after
+ * the last order is final its tables may still be behind. Checks again until every invariant holds
+ * or `timeoutMs` passed, and returns the last report.
+ */
+export async function verifyFlowSettled(runtime: Runtime, ordersUrl: string, timeoutMs = 30_000): Promise<FlowReport> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const report = await verifyFlow(runtime, ordersUrl)
+    if (report.problems.length === 0 || Date.now() > deadline) return report
+    await new Promise((resolve) => setTimeout(resolve, 250))
   }
 }

@@ -1,12 +1,11 @@
 // What the end-to-end tests share: run N orders through a started flow, wait for the read model,
 // and follow one order's trace through the log files.
-import { readdirSync } from 'node:fs'
-import { join } from 'node:path'
 import { collectTrace } from '@backplane/logging'
 import { expect } from 'vitest'
 import type { FlowEnvironment } from '../src/flow.js'
 import { type OrderRun, startOrderStream } from '../src/load.js'
-import { type FlowReport, verifyFlow } from '../src/verify.js'
+import { serviceLogDirs } from '../src/runtime.js'
+import { type FlowReport, verifyFlowSettled } from '../src/verify.js'
 
 export async function runOrders(
   flow: FlowEnvironment,
@@ -24,14 +23,8 @@ export async function runOrders(
 }
 
 /** The invariants hold once the read model has caught up (it follows the messages). */
-export async function settledReport(flow: FlowEnvironment, timeoutMs = 30_000): Promise<FlowReport> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const report = await verifyFlow(flow.runtime, flow.urls.orders)
-    if (report.problems.length === 0 || Date.now() > deadline) return report
-    await new Promise((resolve) => setTimeout(resolve, 500))
-  }
-}
+export const settledReport = (flow: FlowEnvironment): Promise<FlowReport> =>
+  verifyFlowSettled(flow.runtime, flow.urls.orders)
 
 export function expectConsistent(report: FlowReport, orders: number): void {
   expect(report.problems).toEqual([])
@@ -50,10 +43,7 @@ export function expectConsistent(report: FlowReport, orders: number): void {
 export async function expectOneTrace(flow: FlowEnvironment, run: OrderRun): Promise<void> {
   const order = [...run.orders.values()].find((o) => o.state === 'delivered' && o.traceId)
   expect(order, 'a delivered order with a trace id').toBeDefined()
-  const logs = flow.runtime.logsDir
-  const dirs = readdirSync(logs, { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => join(logs, d.name))
+  const dirs = serviceLogDirs(flow.runtime)
   // Lines are written within a turn of the event loop; the services flushed on close, or soon.
   let lines = await collectTrace(order?.traceId as string, dirs)
   for (let i = 0; i < 20 && new Set(lines.map((l) => l.record['service.name'])).size < 6; i++) {
