@@ -180,137 +180,99 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
     }
   }
 
-  /** Runs one batch in one transaction; returns each commit's result in order. */
+  /**
+   * One batch is one statement, so one round trip and one transaction (autocommit): processed event
+   * ids are checked, instances created or compare-and-set on their revision, and the history,
+   * event ids and outbox rows of exactly the commits that succeeded are inserted. Rows to update
+   * are locked in id order first (the ordered `FOR UPDATE` below): two processes' batches never
+   * deadlock. Returns each commit's result in order.
+   */
+  const batchSql = `
+    WITH c AS (
+      SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::int[],
+                           $9::jsonb[], $10::bool[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[])
+        AS c(id, expected, event_id, machine, version, state, status, revision, data, set_owner, owner, next_due, created_at, updated_at)
+    ),
+    dup AS (
+      SELECT c.id FROM c JOIN ${T.events} e ON e.instance_id = c.id AND e.event_id = c.event_id WHERE c.expected <> 0
+    ),
+    ins AS (
+      INSERT INTO ${T.instances} (id, machine, version, state, status, revision, data, owner, next_due, created_at, updated_at)
+      SELECT id, machine, version, state, status, revision, data, owner, next_due, created_at, updated_at FROM c WHERE c.expected = 0
+      ON CONFLICT (id) DO NOTHING RETURNING id
+    ),
+    lk AS (
+      SELECT i.id FROM ${T.instances} i
+      WHERE i.id IN (SELECT c.id FROM c WHERE c.expected <> 0 AND c.id NOT IN (SELECT id FROM dup))
+      ORDER BY i.id FOR UPDATE
+    ),
+    upd AS (
+      UPDATE ${T.instances} AS i SET version = c.version, state = c.state, status = c.status, revision = c.revision, data = c.data,
+        owner = CASE WHEN c.set_owner THEN c.owner ELSE i.owner END, next_due = c.next_due, updated_at = c.updated_at
+      FROM c JOIN lk ON lk.id = c.id
+      WHERE i.id = c.id AND i.revision = c.expected RETURNING i.id
+    ),
+    ok AS (SELECT id FROM ins UNION ALL SELECT id FROM upd),
+    ev AS (
+      INSERT INTO ${T.events} (instance_id, event_id)
+      SELECT c.id, c.event_id FROM c WHERE c.event_id IS NOT NULL AND c.id IN (SELECT id FROM ok)
+    ),
+    hi AS (
+      INSERT INTO ${T.history} (instance_id, seq, at, kind, event, from_state, to_state)
+      SELECT * FROM unnest($15::text[], $16::int[], $17::bigint[], $18::text[], $19::jsonb[], $20::text[], $21::text[])
+        AS h(instance_id, seq, at, kind, event, from_state, to_state)
+      WHERE h.instance_id IN (SELECT id FROM ok)
+    ),
+    ob AS (
+      INSERT INTO ${T.outbox} (id, instance_id, topic, key, headers, data, created_at, available_at)
+      SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::jsonb[], $27::jsonb[], $28::bigint[], $29::bigint[])
+        AS o(id, instance_id, topic, key, headers, data, created_at, available_at)
+      WHERE o.instance_id IN (SELECT id FROM ok)
+    )
+    SELECT true AS duplicate, id FROM dup UNION ALL SELECT false, id FROM ok`
+
   const runBatch = async (client: Pg.PoolClient, batch: EncodedCommit[]): Promise<CommitResult[]> => {
-    const results: (CommitResult | undefined)[] = batch.map(() => undefined)
-    await client.query('BEGIN')
-    try {
-      // Processed event ids first: a duplicate changes nothing.
-      const withEvent = batch.flatMap((c, i) => (c.eventId !== undefined && c.expectedRevision !== 0 ? [i] : []))
-      if (withEvent.length > 0) {
-        const seen = await prepared<{ instance_id: string; event_id: string }>(
-          client,
-          `SELECT e.instance_id, e.event_id FROM ${T.events} e
-           JOIN unnest($1::text[], $2::text[]) AS u(i, e) ON e.instance_id = u.i AND e.event_id = u.e`,
-          [
-            withEvent.map((i) => (batch[i] as EncodedCommit).row.id),
-            withEvent.map((i) => (batch[i] as EncodedCommit).eventId),
-          ],
-        )
-        const dup = new Set(seen.rows.map((r) => `${r.instance_id}\u0000${r.event_id}`))
-        for (const i of withEvent) {
-          const c = batch[i] as EncodedCommit
-          if (dup.has(`${c.row.id}\u0000${c.eventId}`)) results[i] = { status: 'duplicate' }
-        }
-      }
-      const creates = batch.flatMap((c, i) => (c.expectedRevision === 0 && results[i] === undefined ? [i] : []))
-      if (creates.length > 0) {
-        const rows = creates.map((i) => (batch[i] as EncodedCommit).row)
-        const inserted = await prepared<{ id: string }>(
-          client,
-          `INSERT INTO ${T.instances} (id, machine, version, state, status, revision, data, owner, next_due, created_at, updated_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::jsonb[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
-           ON CONFLICT (id) DO NOTHING RETURNING id`,
-          [
-            rows.map((r) => r.id),
-            rows.map((r) => r.machine),
-            rows.map((r) => r.version),
-            rows.map((r) => r.state),
-            rows.map((r) => r.status),
-            rows.map((r) => r.revision),
-            rows.map((r) => r.data),
-            rows.map((r) => r.owner),
-            rows.map((r) => r.next_due),
-            rows.map((r) => r.created_at),
-            rows.map((r) => r.updated_at),
-          ],
-        )
-        const ok = new Set(inserted.rows.map((r) => r.id))
-        for (const i of creates)
-          results[i] = ok.has((batch[i] as EncodedCommit).row.id) ? { status: 'committed' } : { status: 'exists' }
-      }
-      const updates = batch.flatMap((c, i) => (c.expectedRevision !== 0 && results[i] === undefined ? [i] : []))
-      if (updates.length > 0) {
-        const list = updates.map((i) => batch[i] as EncodedCommit)
-        // Lock in id order first: two processes' batches never deadlock.
-        await prepared(client, `SELECT 1 FROM ${T.instances} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [
-          list.map((c) => c.row.id),
-        ])
-        const updated = await prepared<{ id: string }>(
-          client,
-          `UPDATE ${T.instances} AS i SET version = u.version, state = u.state, status = u.status, revision = u.revision, data = u.data,
-             owner = CASE WHEN u.set_owner THEN u.owner ELSE i.owner END, next_due = u.next_due, updated_at = u.updated_at
-           FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::int[], $7::jsonb[], $8::bool[], $9::text[], $10::bigint[], $11::bigint[])
-             AS u(id, expected, version, state, status, revision, data, set_owner, owner, next_due, updated_at)
-           WHERE i.id = u.id AND i.revision = u.expected RETURNING i.id`,
-          [
-            list.map((c) => c.row.id),
-            list.map((c) => c.expectedRevision),
-            list.map((c) => c.row.version),
-            list.map((c) => c.row.state),
-            list.map((c) => c.row.status),
-            list.map((c) => c.row.revision),
-            list.map((c) => c.row.data),
-            list.map((c) => c.setOwner),
-            list.map((c) => c.row.owner),
-            list.map((c) => c.row.next_due),
-            list.map((c) => c.row.updated_at),
-          ],
-        )
-        const ok = new Set(updated.rows.map((r) => r.id))
-        for (const i of updates)
-          results[i] = ok.has((batch[i] as EncodedCommit).row.id) ? { status: 'committed' } : { status: 'conflict' }
-      }
-      const done = batch.filter((_, i) => results[i]?.status === 'committed')
-      const events = done.filter((c) => c.eventId !== undefined)
-      if (events.length > 0) {
-        await prepared(
-          client,
-          `INSERT INTO ${T.events} (instance_id, event_id) SELECT * FROM unnest($1::text[], $2::text[])`,
-          [events.map((c) => c.row.id), events.map((c) => c.eventId)],
-        )
-      }
-      const history = done.flatMap((c) => c.history)
-      if (history.length > 0) {
-        await prepared(
-          client,
-          `INSERT INTO ${T.history} (instance_id, seq, at, kind, event, from_state, to_state)
-           SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::jsonb[], $6::text[], $7::text[])`,
-          [
-            history.map((h) => h.instanceId),
-            history.map((h) => h.seq),
-            history.map((h) => h.at),
-            history.map((h) => h.kind),
-            history.map((h) => h.event),
-            history.map((h) => h.from),
-            history.map((h) => h.to),
-          ],
-        )
-      }
-      const outbox = done.flatMap((c) => c.outbox.map((o) => ({ ...o, hold: c.outboxHoldUntil })))
-      if (outbox.length > 0) {
-        await prepared(
-          client,
-          `INSERT INTO ${T.outbox} (id, instance_id, topic, key, headers, data, created_at, available_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::bigint[], $8::bigint[])`,
-          [
-            outbox.map((o) => o.id),
-            outbox.map((o) => o.instanceId),
-            outbox.map((o) => o.topic),
-            outbox.map((o) => o.key),
-            outbox.map((o) => o.headers),
-            outbox.map((o) => o.data),
-            outbox.map((o) => o.createdAt),
-            outbox.map((o) => o.hold),
-          ],
-        )
-      }
-      await client.query('COMMIT')
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw error
-    }
-    return results as CommitResult[]
+    const history = batch.flatMap((c) => c.history)
+    const outbox = batch.flatMap((c) => c.outbox.map((o) => ({ ...o, hold: c.outboxHoldUntil })))
+    const { rows } = await prepared<{ duplicate: boolean; id: string }>(client, batchSql, [
+      batch.map((c) => c.row.id),
+      batch.map((c) => c.expectedRevision),
+      batch.map((c) => c.eventId ?? null),
+      batch.map((c) => c.row.machine),
+      batch.map((c) => c.row.version),
+      batch.map((c) => c.row.state),
+      batch.map((c) => c.row.status),
+      batch.map((c) => c.row.revision),
+      batch.map((c) => c.row.data),
+      batch.map((c) => c.setOwner),
+      batch.map((c) => c.row.owner),
+      batch.map((c) => c.row.next_due),
+      batch.map((c) => c.row.created_at),
+      batch.map((c) => c.row.updated_at),
+      history.map((h) => h.instanceId),
+      history.map((h) => h.seq),
+      history.map((h) => h.at),
+      history.map((h) => h.kind),
+      history.map((h) => h.event),
+      history.map((h) => h.from),
+      history.map((h) => h.to),
+      outbox.map((o) => o.id),
+      outbox.map((o) => o.instanceId),
+      outbox.map((o) => o.topic),
+      outbox.map((o) => o.key),
+      outbox.map((o) => o.headers),
+      outbox.map((o) => o.data),
+      outbox.map((o) => o.createdAt),
+      outbox.map((o) => o.hold),
+    ])
+    const duplicates = new Set<string>()
+    const committed = new Set<string>()
+    for (const row of rows) (row.duplicate ? duplicates : committed).add(row.id)
+    return batch.map((c): CommitResult => {
+      if (duplicates.has(c.row.id)) return { status: 'duplicate' }
+      if (committed.has(c.row.id)) return { status: 'committed' }
+      return { status: c.expectedRevision === 0 ? 'exists' : 'conflict' }
+    })
   }
 
   const takeBatch = (): Pending[] => {
