@@ -27,21 +27,21 @@ const THROUGHPUT = [
   {
     id: 'wf-sqlite',
     store: 'sqlite',
-    steps: 200,
+    steps: 500,
     label: '(a) @backplane/workflow, SQLite (WAL, synchronous=FULL, group commit)',
   },
-  { id: 'wf-sqlite-nogroup', store: 'sqlite', steps: 20, label: '(a0) @backplane/workflow, SQLite, group commit off' },
+  { id: 'wf-sqlite-nogroup', store: 'sqlite', steps: 40, label: '(a0) @backplane/workflow, SQLite, group commit off' },
   {
     id: 'xs-sqlite',
     store: 'sqlite',
-    steps: 20,
+    steps: 40,
     label: '(b) XState v5 actor + snapshot upsert per transition, same SQLite settings',
   },
-  { id: 'wf-pg', store: 'pg', steps: 100, label: '(c) @backplane/workflow, PostgreSQL 15 (group commit)' },
+  { id: 'wf-pg', store: 'pg', steps: 300, label: '(c) @backplane/workflow, PostgreSQL 15 (group commit)' },
   {
     id: 'xs-pg',
     store: 'pg',
-    steps: 10,
+    steps: 30,
     label: '(d) XState v5 actor + snapshot upsert per transition, same PostgreSQL (pool of 10)',
   },
 ]
@@ -270,7 +270,7 @@ async function main() {
       .map((l) => l.toFixed(2))
       .join(' ')} at end · PostgreSQL on the same machine`,
     '',
-    `Each cell: ${ROUNDS} interleaved rounds (order rotated each round), each run a fresh process and a fresh database (SQLite file in WAL mode with synchronous=FULL, or a new PostgreSQL schema). ${INSTANCES} ping-pong instances run concurrently, each sending its next event only once the previous transition is durable, so ${INSTANCES} transitions are in flight at any time. @backplane/workflow: \`engine.send\` resolves after the transition (new state, context checked by zod, history row) is committed. XState: \`actor.send\`, then \`actor.getPersistedSnapshot()\` upserted into a table of the same database (SQLite: better-sqlite3, one statement per transition; PostgreSQL: pg pool of 10). Commit latency = time from send to durable, per transition. After each run the database is read back: every instance must have exactly its transitions (history rows, counter in the context, revision; XState: the last snapshot), else the run is discarded. Recovery: a process starts 10,000 instances whose state arms a 1 h timer and invokes an activity that never returns, then dies; a new process (same owner id) creates the engine: resume time = \`createEngine\` until it resolves with every instance claimed, its timer armed and its activity queued.`,
+    `Each cell: ${ROUNDS} interleaved rounds (order rotated each round), each run a fresh process and a fresh database (SQLite file in WAL mode with synchronous=FULL, or a new PostgreSQL schema). ${INSTANCES} ping-pong instances run concurrently, each sending its next event only once the previous transition is durable, so ${INSTANCES} transitions are in flight at any time. Runs are sized to last about 1.5 to 2 s each (transitions per run in the table), so start-up and JIT warm-up are a small share on both sides. @backplane/workflow: \`engine.send\` resolves after the transition (new state, context checked by zod, history row) is committed. XState: \`actor.send\`, then \`actor.getPersistedSnapshot()\` upserted into a table of the same database (SQLite: better-sqlite3, one statement per transition; PostgreSQL: pg pool of 10). Commit latency = time from send to durable, per transition. After each run the database is read back: every instance must have exactly its transitions (history rows, counter in the context, revision; XState: the last snapshot), else the run is discarded. Recovery: a process starts 10,000 instances whose state arms a 1 h timer and invokes an activity that never returns, then dies; a new process (same owner id) creates the engine: resume time = \`createEngine\` until it resolves with every instance claimed, its timer armed and its activity queued.`,
     '',
     ...rows,
     '',

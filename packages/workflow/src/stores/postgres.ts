@@ -93,8 +93,9 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
       'WORKFLOW_INVALID_OPTIONS',
       `postgresStore: tablePrefix: expected letters, digits and _, got ${JSON.stringify(prefix)}`,
     )
-  const maxBatch = opts.maxBatch ?? 500
-  const writers = opts.writers ?? 4
+  const maxBatch = positiveInteger('maxBatch', opts.maxBatch, 500)
+  const writers = positiveInteger('writers', opts.writers, 4)
+  const max = positiveInteger('max', opts.max, 10)
   const t = (name: string) => `"${schema}"."${prefix}${name}"`
   const T = {
     instances: t('instances'),
@@ -109,6 +110,7 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
   let opening: Promise<void> | undefined
   let queue: Pending[] = []
   let activeWriters = 0
+  let busyWriters = 0
 
   const ddl = `
     CREATE SCHEMA IF NOT EXISTS "${schema}";
@@ -189,9 +191,9 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
    */
   const batchSql = `
     WITH c AS (
-      SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::int[],
-                           $9::jsonb[], $10::bool[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[])
-        AS c(id, expected, event_id, machine, version, state, status, revision, data, set_owner, owner, next_due, created_at, updated_at)
+      SELECT * FROM json_to_recordset($1::json)
+        AS c(id text, expected int, event_id text, machine text, version int, state text, status text, revision int,
+             data jsonb, set_owner bool, owner text, next_due bigint, created_at bigint, updated_at bigint)
     ),
     dup AS (
       SELECT c.id FROM c JOIN ${T.events} e ON e.instance_id = c.id AND e.event_id = c.event_id WHERE c.expected <> 0
@@ -219,52 +221,22 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
     ),
     hi AS (
       INSERT INTO ${T.history} (instance_id, seq, at, kind, event, from_state, to_state)
-      SELECT * FROM unnest($15::text[], $16::int[], $17::bigint[], $18::text[], $19::jsonb[], $20::text[], $21::text[])
-        AS h(instance_id, seq, at, kind, event, from_state, to_state)
+      SELECT * FROM json_to_recordset($2::json)
+        AS h(instance_id text, seq int, at bigint, kind text, event jsonb, from_state text, to_state text)
       WHERE h.instance_id IN (SELECT id FROM ok)
     ),
     ob AS (
       INSERT INTO ${T.outbox} (id, instance_id, topic, key, headers, data, created_at, available_at)
-      SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::jsonb[], $27::jsonb[], $28::bigint[], $29::bigint[])
-        AS o(id, instance_id, topic, key, headers, data, created_at, available_at)
+      -- JSON null data arrives as SQL NULL: store it as the JSON value null.
+      SELECT o.id, o.instance_id, o.topic, o.key, o.headers, coalesce(o.data, 'null'::jsonb), o.created_at, o.available_at
+      FROM json_to_recordset($3::json)
+        AS o(id text, instance_id text, topic text, key text, headers jsonb, data jsonb, created_at bigint, available_at bigint)
       WHERE o.instance_id IN (SELECT id FROM ok)
     )
     SELECT true AS duplicate, id FROM dup UNION ALL SELECT false, id FROM ok`
 
   const runBatch = async (client: Pg.PoolClient, batch: EncodedCommit[]): Promise<CommitResult[]> => {
-    const history = batch.flatMap((c) => c.history)
-    const outbox = batch.flatMap((c) => c.outbox.map((o) => ({ ...o, hold: c.outboxHoldUntil })))
-    const { rows } = await prepared<{ duplicate: boolean; id: string }>(client, batchSql, [
-      batch.map((c) => c.row.id),
-      batch.map((c) => c.expectedRevision),
-      batch.map((c) => c.eventId ?? null),
-      batch.map((c) => c.row.machine),
-      batch.map((c) => c.row.version),
-      batch.map((c) => c.row.state),
-      batch.map((c) => c.row.status),
-      batch.map((c) => c.row.revision),
-      batch.map((c) => c.row.data),
-      batch.map((c) => c.setOwner),
-      batch.map((c) => c.row.owner),
-      batch.map((c) => c.row.next_due),
-      batch.map((c) => c.row.created_at),
-      batch.map((c) => c.row.updated_at),
-      history.map((h) => h.instanceId),
-      history.map((h) => h.seq),
-      history.map((h) => h.at),
-      history.map((h) => h.kind),
-      history.map((h) => h.event),
-      history.map((h) => h.from),
-      history.map((h) => h.to),
-      outbox.map((o) => o.id),
-      outbox.map((o) => o.instanceId),
-      outbox.map((o) => o.topic),
-      outbox.map((o) => o.key),
-      outbox.map((o) => o.headers),
-      outbox.map((o) => o.data),
-      outbox.map((o) => o.createdAt),
-      outbox.map((o) => o.hold),
-    ])
+    const { rows } = await prepared<{ duplicate: boolean; id: string }>(client, batchSql, batchParams(batch))
     const duplicates = new Set<string>()
     const committed = new Set<string>()
     for (const row of rows) (row.duplicate ? duplicates : committed).add(row.id)
@@ -275,13 +247,19 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
     })
   }
 
+  /**
+   * Takes this writer's share of the queue: split evenly across the writers not already waiting
+   * for PostgreSQL, so the engine computes the next transitions while earlier batches commit,
+   * instead of every commit waiting for one large batch.
+   */
   const takeBatch = (): Pending[] => {
+    const share = Math.min(maxBatch, Math.ceil(queue.length / Math.max(1, writers - busyWriters)))
     const batch: Pending[] = []
     const ids = new Set<string>()
     const rest: Pending[] = []
     for (const pending of queue) {
       // One commit per instance per batch: a second one waits for the next batch.
-      if (batch.length < maxBatch && !ids.has(pending.encoded.row.id)) {
+      if (batch.length < share && !ids.has(pending.encoded.row.id)) {
         ids.add(pending.encoded.row.id)
         batch.push(pending)
       } else rest.push(pending)
@@ -294,10 +272,12 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
     try {
       while (queue.length > 0) {
         const batch = takeBatch()
+        busyWriters++
         let client: Pg.PoolClient
         try {
           client = await requirePool().connect()
         } catch (error) {
+          busyWriters--
           for (const p of batch) p.reject(unavailable('commit', error))
           continue
         }
@@ -325,6 +305,7 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
           }
           if (isConnectionError(error)) broken = error as Error
         } finally {
+          busyWriters--
           client.release(broken)
         }
       }
@@ -349,7 +330,7 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
       if (!opening) {
         opening = (async () => {
           const pg = await loadDriver()
-          const candidate = opts.pool ?? new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 })
+          const candidate = opts.pool ?? new pg.Pool({ connectionString: opts.connectionString, max })
           ownPool = opts.pool === undefined
           // An idle client losing its connection must not crash the process; the next query reports it.
           if (ownPool) candidate.on('error', () => undefined)
@@ -487,6 +468,34 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
   return store
 }
 
+const str = (value: string | null | undefined): string => (value == null ? 'null' : JSON.stringify(value))
+
+/**
+ * A batch as three JSON arrays (commits, history rows, outbox rows): one parameter each, built from
+ * the already-serialized JSON values without escaping them again, and read by PostgreSQL's JSON
+ * parser instead of one text array per column.
+ */
+function batchParams(batch: readonly EncodedCommit[]): [string, string, string] {
+  const commits: string[] = []
+  const history: string[] = []
+  const outbox: string[] = []
+  for (const c of batch) {
+    const r = c.row
+    commits.push(
+      `{"id":${str(r.id)},"expected":${c.expectedRevision},"event_id":${str(c.eventId)},"machine":${str(r.machine)},"version":${r.version},"state":${str(r.state)},"status":${str(r.status)},"revision":${r.revision},"data":${r.data},"set_owner":${c.setOwner},"owner":${str(r.owner)},"next_due":${r.next_due ?? 'null'},"created_at":${r.created_at},"updated_at":${r.updated_at}}`,
+    )
+    for (const h of c.history)
+      history.push(
+        `{"instance_id":${str(h.instanceId)},"seq":${h.seq},"at":${h.at},"kind":${str(h.kind)},"event":${h.event},"from_state":${str(h.from)},"to_state":${str(h.to)}}`,
+      )
+    for (const o of c.outbox)
+      outbox.push(
+        `{"id":${str(o.id)},"instance_id":${str(o.instanceId)},"topic":${str(o.topic)},"key":${str(o.key)},"headers":${o.headers ?? 'null'},"data":${o.data},"created_at":${o.createdAt},"available_at":${c.outboxHoldUntil}}`,
+      )
+  }
+  return [`[${commits.join(',')}]`, `[${history.join(',')}]`, `[${outbox.join(',')}]`]
+}
+
 /** Runs a query as a named prepared statement: parsed and planned once per connection. */
 function prepared<R extends Pg.QueryResultRow = Pg.QueryResultRow>(
   client: Pg.PoolClient,
@@ -496,6 +505,16 @@ function prepared<R extends Pg.QueryResultRow = Pg.QueryResultRow>(
   let hash = 2166136261
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619)
   return client.query<R>({ name: `wf_${(hash >>> 0).toString(36)}_${text.length}`, text, values })
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new WorkflowError(
+      'WORKFLOW_INVALID_OPTIONS',
+      `postgresStore: ${name}: expected a positive integer, got ${JSON.stringify(value)}`,
+    )
+  return value
 }
 
 function redact(url: string | undefined): string {

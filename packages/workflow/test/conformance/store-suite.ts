@@ -272,6 +272,65 @@ export function storeConformance(name: string, hooks: StoreSuiteHooks): void {
       expect(await store.claimOutbox({ now: T0 + 99_000, limit: 10, holdUntil: T0 + 100_000 })).toEqual([])
     })
 
+    it('applies concurrent commits (grouped) each on its own: creates, updates, conflicts, duplicates, awkward text', async () => {
+      const store = await fresh()
+      // Text a batch encoding could get wrong: quotes, backslashes, commas, braces, non-ASCII, JSON-looking.
+      const odd = (n: number) => `o"d,d\\{${n}} é ✓ 𝄞 [null] 'x'`
+      const ids = Array.from({ length: 40 }, (_, n) => `${odd(n)}#${n}`)
+      await Promise.all(ids.map((id) => store.commit(commitOf(record(id, 1, { context: { s: odd(0) } }), 0))))
+      await store.commit(commitOf(record(ids[0] as string, 2), 1, { eventId: `e"${odd(1)}` }))
+      const results = await Promise.all(
+        ids.map((id, n) => {
+          if (n === 0) return store.commit(commitOf(record(id, 3), 2, { eventId: `e"${odd(1)}` }))
+          if (n % 5 === 1) return store.commit(commitOf(record(id, 3), 2)) // stale revision
+          const message = {
+            id: `${id}/2`,
+            instanceId: id,
+            topic: odd(n),
+            data: n % 2 === 0 ? null : { text: odd(n), list: [1, 'two', null] },
+            key: odd(n),
+            headers: { h: odd(n) },
+            createdAt: T0,
+          }
+          return store.commit(
+            commitOf(record(id, 2, { state: odd(n), context: { s: odd(n) } }), 1, {
+              eventId: `ev-${n}`,
+              outbox: [message],
+              outboxHoldUntil: T0,
+            }),
+          )
+        }),
+      )
+      ids.forEach((id, n) => {
+        const expected = n === 0 ? 'duplicate' : n % 5 === 1 ? 'conflict' : 'committed'
+        expect({ id, status: results[n]?.status }).toEqual({ id, status: expected })
+      })
+      for (const [n, id] of ids.entries()) {
+        if (n === 0 || n % 5 === 1) continue
+        const loaded = await store.load(id)
+        expect(loaded?.state).toBe(odd(n))
+        expect(loaded?.context).toEqual({ s: odd(n) })
+        expect((await store.history(id)).map((h) => [h.seq, h.to])).toEqual([
+          [1, 'a'],
+          [2, odd(n)],
+        ])
+        expect(await store.hasEvent(id, `ev-${n}`)).toBe(true)
+      }
+      expect(await store.hasEvent(ids[1] as string, 'ev-1')).toBe(false)
+      const messages = await store.claimOutbox({ now: T0 + 1, limit: 100, holdUntil: T0 + 10_000 })
+      const committed = ids.filter((_, n) => n !== 0 && n % 5 !== 1)
+      expect(messages.map((m) => m.instanceId).sort()).toEqual([...committed].sort())
+      for (const m of messages) {
+        const n = ids.indexOf(m.instanceId)
+        expect([m.topic, m.key, m.headers, m.data]).toEqual([
+          odd(n),
+          odd(n),
+          { h: odd(n) },
+          n % 2 === 0 ? null : { text: odd(n), list: [1, 'two', null] },
+        ])
+      }
+    })
+
     it('keeps the trace context of timers and tasks through commit, load, list, claim and a restart', async () => {
       const store = await fresh()
       const trace = {
