@@ -6,7 +6,7 @@
 // `## workflow` section of BENCHMARKS.md. Run it with `npm run bench -- workflow`.
 
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -110,6 +110,47 @@ function runWorker(variant, params) {
   })
 }
 
+/** The PostgreSQL server's process id, read from its data directory (undefined if that is not readable here). */
+async function postmasterPid(url) {
+  try {
+    const pg = (await import('pg')).default
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    const dir = (await client.query('SHOW data_directory')).rows[0].data_directory
+    await client.end()
+    return Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  } catch {
+    return undefined
+  }
+}
+
+const CLOCK_TICK_MS = 10 // USER_HZ is 100 on Linux
+
+/**
+ * CPU time (ms) used so far by the PostgreSQL server: the postmaster, its live children (backends,
+ * WAL writer, checkpointer) and the children it has reaped (a finished run's backends). Undefined
+ * without /proc.
+ */
+function serverCpuMs(pid) {
+  if (pid === undefined) return undefined
+  try {
+    const fields = (path) => readFileSync(path, 'utf8').split(') ')[1].split(' ')
+    const own = fields(`/proc/${pid}/stat`)
+    // After "pid (comm) ": [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime.
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      try {
+        const f = fields(`/proc/${entry}/stat`)
+        if (Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12])
+      } catch {}
+    }
+    return ticks * CLOCK_TICK_MS
+  } catch {
+    return undefined
+  }
+}
+
 async function dropSchema(url, schema) {
   const pg = (await import('pg')).default
   const client = new pg.Client({ connectionString: url })
@@ -127,6 +168,7 @@ async function main() {
   process.stdout.write(
     `workflow bench: ${THROUGHPUT.length} throughput variants + ${RECOVERY.length} recovery variants × ${ROUNDS} rounds, node ${process.version}, nproc ${availableParallelism()}, load ${load.map((l) => l.toFixed(2)).join(' ')}\n`,
   )
+  const postmaster = await postmasterPid(pg.url)
   const runs = Object.fromEntries([...THROUGHPUT, ...RECOVERY].map((v) => [v.id, []]))
   const problems = Object.fromEntries([...THROUGHPUT, ...RECOVERY].map((v) => [v.id, []]))
   let serial = 0
@@ -146,7 +188,15 @@ async function main() {
       const order = [...THROUGHPUT.slice(round % THROUGHPUT.length), ...THROUGHPUT.slice(0, round % THROUGHPUT.length)]
       for (const variant of order) {
         const params = { ...paramsFor(variant.store), instances: INSTANCES, steps: variant.steps }
+        const serverBefore = variant.store === 'pg' ? serverCpuMs(postmaster) : undefined
         const { result, code, signal, stderr } = await runWorker(variant.id, params)
+        if (result && serverBefore !== undefined) {
+          await new Promise((resolve) => setTimeout(resolve, 200)) // the run's backends exit and are reaped
+          const after = serverCpuMs(postmaster)
+          // Includes the engine's start-up commits and the check's queries: an upper bound.
+          if (after !== undefined)
+            result.serverCpuUsPerTransition = ((after - serverBefore) * 1000) / result.transitions
+        }
         await cleanup(params)
         if (!result)
           problems[variant.id].push(
@@ -205,12 +255,18 @@ async function main() {
       ? `per round ${Math.min(...ratios).toFixed(1)}×–${Math.max(...ratios).toFixed(1)}×`
       : 'no paired rounds'
   }
+  const cpuOf = (id, field) => {
+    const values = runs[id].map((r) => r[field]).filter((x) => typeof x === 'number')
+    return values.length ? median(values) : Number.NaN
+  }
+  const fmtCpu = (us) => (Number.isNaN(us) ? 'n/a' : us.toFixed(1))
   const rows = [
-    '| variant | transitions per run | transitions/s (median) | spread (min–max) | commit latency p50 (median) | p99 (median) | checked |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| variant | transitions per run | transitions/s (median) | spread (min–max) | commit latency p50 (median) | p99 (median) | CPU µs per transition: process / PostgreSQL server (median) | checked |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...THROUGHPUT.map((v) => {
       const ok = runs[v.id]
-      return `| ${v.label} | ${fmtInt(INSTANCES * v.steps)} | ${ok.length ? fmtInt(rate(v.id)) : '-'} | ${spread(v.id)} | ${ok.length ? `${fmtMs(median(ok.map((r) => r.p50)))} ms` : '-'} | ${ok.length ? `${fmtMs(median(ok.map((r) => r.p99)))} ms` : '-'} | ${ok.length}/${ROUNDS} runs: every transition committed once |`
+      const server = v.store === 'pg' ? ` / ${fmtCpu(cpuOf(v.id, 'serverCpuUsPerTransition'))}` : ' / (in process)'
+      return `| ${v.label} | ${fmtInt(INSTANCES * v.steps)} | ${ok.length ? fmtInt(rate(v.id)) : '-'} | ${spread(v.id)} | ${ok.length ? `${fmtMs(median(ok.map((r) => r.p50)))} ms` : '-'} | ${ok.length ? `${fmtMs(median(ok.map((r) => r.p99)))} ms` : '-'} | ${fmtCpu(cpuOf(v.id, 'cpuUsPerTransition'))}${server} | ${ok.length}/${ROUNDS} runs: every transition committed once |`
     }),
   ]
   const recoveryRows = [
@@ -258,8 +314,19 @@ async function main() {
       return `- recovery of 10,000 in-flight instances ≤ 2 s, ${v.label}: ${Number.isNaN(ms) ? '**not measured**' : met(ms <= 2000)}: ${fmtInt(ms)} ms to resume (every timer re-armed from its deadline, every pending activity call queued); ${fmtInt(median(runs[v.id].map((r) => r.allMs)))} ms until all 10,000 re-run activities had committed their results`
     }),
   ]
+  /** What the CPU figures say about the PostgreSQL ratio: both sides share this machine's cores. */
+  function pgCpuNote() {
+    const ours = cpuOf('wf-pg', 'cpuUsPerTransition') + cpuOf('wf-pg', 'serverCpuUsPerTransition')
+    const theirs = cpuOf('xs-pg', 'cpuUsPerTransition') + cpuOf('xs-pg', 'serverCpuUsPerTransition')
+    if (Number.isNaN(ours) || Number.isNaN(theirs)) return []
+    const cores = availableParallelism()
+    return [
+      `- PostgreSQL, CPU per durable transition (benchmark process + server, server figures include each run's set-up and check): @backplane/workflow ${ours.toFixed(1)} µs, the XState baseline ${theirs.toFixed(1)} µs (${(theirs / ours).toFixed(1)}× ours). With every core of this ${cores}-core machine busy, ours could reach at most about ${fmtInt((cores * 1e6) / ours)}/s; 10× the baseline's median would be ${fmtInt(10 * rate('xs-pg'))}/s.`,
+    ]
+  }
   const notes = [
     `- group commit on SQLite: (a) ${(rate('wf-sqlite') / rate('wf-sqlite-nogroup')).toFixed(1)}× (a0) (${ratioText('wf-sqlite', 'wf-sqlite-nogroup')}).`,
+    ...pgCpuNote(),
     ...Object.entries(problems).flatMap(([id, list]) => list.map((p) => `- ${id}: ${p}`)),
   ]
   const cpu = cpus()[0]?.model ?? 'unknown CPU'

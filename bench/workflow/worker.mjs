@@ -17,10 +17,21 @@ const params = JSON.parse(paramsText ?? '{}')
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 
+/** Marks the start of the measured window: wall clock and this process's CPU time. */
+const mark = () => ({ at: performance.now(), cpu: process.cpuUsage() })
+
 function summary(latencies, started, transitions) {
-  const seconds = (performance.now() - started) / 1000
+  const seconds = (performance.now() - started.at) / 1000
+  const cpu = process.cpuUsage(started.cpu)
   const sorted = Float64Array.from(latencies).sort()
-  return { transitions, seconds, rate: transitions / seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) }
+  return {
+    transitions,
+    seconds,
+    rate: transitions / seconds,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    cpuUsPerTransition: (cpu.user + cpu.system) / transitions,
+  }
 }
 
 const pingPong = defineMachine({
@@ -58,7 +69,7 @@ async function workflowThroughput(store, check) {
   const ids = Array.from({ length: params.instances }, (_, i) => `i-${i}`)
   await Promise.all(ids.map((id) => engine.start(pingPong, { id, input: { n: 0 } })))
   const latencies = []
-  const started = performance.now()
+  const started = mark()
   await Promise.all(
     ids.map(async (id) => {
       for (let s = 0; s < params.steps; s++) {
@@ -131,7 +142,7 @@ async function xstateThroughput(persist, check, close) {
     await persist(id, actor.getPersistedSnapshot())
   }
   const latencies = []
-  const started = performance.now()
+  const started = mark()
   await Promise.all(
     ids.map(async (id) => {
       const actor = actors.get(id)
