@@ -37,7 +37,9 @@ function tracker(count) {
 }
 
 // --- @backplane/messaging on any broker ---------------------------------------------------
-async function ours(url, brokerOptions, subscribeOptions) {
+// `cleanup(topic)` runs after the broker closed (outside the measurement): what the run left on
+// the server.
+async function ours(url, brokerOptions, subscribeOptions, cleanup) {
   const { createBroker } = await import('@backplane/messaging')
   const broker = await createBroker(url, brokerOptions)
   const topic = `bench.${randomUUID().slice(0, 8)}`
@@ -51,7 +53,22 @@ async function ours(url, brokerOptions, subscribeOptions) {
         Array.from({ length: n }, (_, k) => ({ data: payload(from + k), key: `k${(from + k) % 16}` })),
       )
     },
-    close: () => broker.close(),
+    async close() {
+      await broker.close()
+      await cleanup?.(topic)
+    },
+  }
+}
+
+/** Deletes the stream our adapter made for `topic` (BP_bench_…), as the raw side deletes its own. */
+async function deleteStreamOf(topic) {
+  const { connect } = await import('nats')
+  const nc = await connect({ servers: process.env.NATS_URL })
+  try {
+    const jsm = await nc.jetstreamManager()
+    await jsm.streams.delete(await jsm.streams.find(topic))
+  } finally {
+    await nc.close()
   }
 }
 
@@ -152,7 +169,7 @@ const variants = {
   'memory/ours': () => ours('memory://bench', {}, { concurrency: 64 }),
   'kafka/ours': () => ours(kafkaUrl(), { kafka: { sessionTimeout: 6000, maxWaitTimeInMs: 100 } }, { concurrency: 4 }),
   'kafka/raw': () => rawKafka(),
-  'jetstream/ours': () => ours(`${process.env.NATS_URL}?jetstream=true`, {}, { concurrency: 64 }),
+  'jetstream/ours': () => ours(`${process.env.NATS_URL}?jetstream=true`, {}, { concurrency: 64 }, deleteStreamOf),
   'jetstream/raw': () => rawJetStream(),
 }
 

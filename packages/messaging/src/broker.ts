@@ -258,18 +258,8 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
       inner = await transport.subscribe(
         name,
         { group: options.group, from: options.from, maxInFlight: options.concurrency },
-        (delivery) =>
-          limiter.run(delivery.key, () =>
-            process(delivery).catch((error: unknown) => {
-              // Only dead-lettering can fail here (the handler's own errors are handled):
-              // leave the message with the broker rather than lose it.
-              logger.error(
-                { topic: name, err: (error as Error)?.message },
-                'message processing failed; released for redelivery',
-              )
-              return delivery.release()
-            }),
-          ),
+        // The processor releases what it could not finish (a failed dead-letter publish, say).
+        (delivery) => limiter.run(delivery.key, process, delivery),
       )
     } catch (error) {
       throw MessagingError.is(error)

@@ -5,6 +5,7 @@ import type { DedupeStore } from './dedupe.js'
 import { decodeBody, dedupeKey, type Message, messageId, publishedAt } from './envelope.js'
 import { NonRetryableError, RetryAfterError } from './errors.js'
 import type { ResolvedSubscribeOptions } from './options.js'
+import { RunningDeliveries } from './running.js'
 import { endSpan, extractContext, recordDuration, startProcessSpan, tracerRegistered } from './telemetry.js'
 import type { LoggerLike, Transport, TransportDelivery, TransportMessage } from './transport.js'
 
@@ -60,21 +61,48 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   })
 }
 
-/** The handler's view of a delivery; `publishedAt` is parsed only if read. */
+/**
+ * The handler's view of a delivery; `publishedAt` is parsed only if read. The fields are
+ * `declare`d and set in the constructor: declared class fields would each be defined as
+ * undefined first and then set again, for every message.
+ */
 class DeliveredMessage<T> implements Message<T> {
+  declare readonly id: string
+  declare readonly topic: string
+  declare readonly key: string | undefined
+  declare readonly data: T
+  declare readonly headers: Readonly<Record<string, string>>
+  declare readonly attempt: number
+  declare readonly raw: Uint8Array
+
   constructor(
-    readonly id: string,
-    readonly topic: string,
-    readonly key: string | undefined,
-    readonly data: T,
-    readonly headers: Readonly<Record<string, string>>,
-    readonly attempt: number,
-    readonly raw: Uint8Array,
-  ) {}
+    id: string,
+    topic: string,
+    key: string | undefined,
+    data: T,
+    headers: Readonly<Record<string, string>>,
+    attempt: number,
+    raw: Uint8Array,
+  ) {
+    this.id = id
+    this.topic = topic
+    this.key = key
+    this.data = data
+    this.headers = headers
+    this.attempt = attempt
+    this.raw = raw
+  }
 
   get publishedAt(): Date {
     return publishedAt({ topic: this.topic, key: this.key, headers: this.headers, value: this.raw })
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    ((typeof value === 'object' && value !== null) || typeof value === 'function') &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  )
 }
 
 function errorText(error: unknown): string {
@@ -123,32 +151,9 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     ctx.logger.warn({ topic: ctx.topic, group: ctx.group, id, reason, deadLetterTopic }, 'message dead-lettered')
   }
 
-  // One ticker per subscription, not a timer per message: it tells the broker about every
-  // delivery whose handler has been running for a while (Kafka rebalance, JetStream redelivery).
-  // It stops at a tick that finds nothing running, not when the last handler ends: quick
-  // handlers would otherwise start and stop a timer for nearly every message.
-  const running = new Map<TransportDelivery, number>()
-  let ticker: NodeJS.Timeout | undefined
-  function trackRunning(delivery: TransportDelivery, since: number): void {
-    running.set(delivery, since)
-    if (ticker) return
-    ticker = setInterval(() => {
-      if (running.size === 0) {
-        clearInterval(ticker)
-        ticker = undefined
-        return
-      }
-      const now = performance.now()
-      for (const [d, since] of running) {
-        if (now - since < options.heartbeatMs) continue
-        d.heartbeat().catch((error: unknown) => ctx.logger.warn({ err: errorText(error) }, 'heartbeat failed'))
-      }
-    }, options.heartbeatMs)
-    ticker.unref()
-  }
-  function untrack(delivery: TransportDelivery): void {
-    running.delete(delivery)
-  }
+  const running = new RunningDeliveries(options.heartbeatMs, (delivery) => {
+    delivery.heartbeat().catch((error: unknown) => ctx.logger.warn({ err: errorText(error) }, 'heartbeat failed'))
+  })
 
   const attributes = { system: transport.system, destination: ctx.topic, group: ctx.group }
 
@@ -168,19 +173,38 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     }
   }
 
+  /**
+   * Processing failed outside the handler (dead-lettering, the dedupe store, the ack): leave the
+   * message with the broker rather than lose it. Each step below ends here on its own failures,
+   * so the promise a delivery returns rejects only when even the release fails: no `.catch`
+   * (another promise and turn of the microtask queue) around every delivery.
+   */
+  function unprocessed(delivery: TransportDelivery, error: unknown): Promise<void> {
+    ctx.logger.error(
+      { topic: ctx.topic, err: (error as Error)?.message },
+      'message processing failed; released for redelivery',
+    )
+    return delivery.release()
+  }
+
   async function deadLettered(
     delivery: TransportDelivery,
     reason: DeadLetterReason,
     error: unknown,
     attempt: number,
   ): Promise<void> {
-    await deadLetter(delivery, reason, error, attempt)
-    return delivery.ack()
+    try {
+      await deadLetter(delivery, reason, error, attempt)
+      await delivery.ack()
+    } catch (failure) {
+      await unprocessed(delivery, failure)
+    }
   }
 
   /**
    * Decoding and the schema check run at once; what follows is one async function per delivery
    * (attempts), not a chain of them: each level costs a promise and a heap frame per message.
+   * Resolves once the delivery is acked or released; rejects only if releasing it failed.
    */
   function process(delivery: TransportDelivery): Promise<void> {
     try {
@@ -203,7 +227,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
       if (ctx.dedupe) return deduplicated(delivery, data as T, firstAttempt, ctx.dedupe)
       return attempts(delivery, data as T, firstAttempt, undefined)
     } catch (error) {
-      return Promise.reject(error)
+      return unprocessed(delivery, error)
     }
   }
 
@@ -214,9 +238,13 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     dedupe: NonNullable<ConsumerContext<T>['dedupe']>,
   ): Promise<void> {
     const key = dedupeKey(delivery)
-    if (inProgress.has(key) || (await dedupe.store.has(key))) {
-      ctx.onDuplicate(messageId(delivery))
-      return delivery.ack()
+    try {
+      if (inProgress.has(key) || (await dedupe.store.has(key))) {
+        ctx.onDuplicate(messageId(delivery))
+        return await delivery.ack()
+      }
+    } catch (error) {
+      return unprocessed(delivery, error)
     }
     inProgress.add(key)
     try {
@@ -228,41 +256,59 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
 
   async function attempts(delivery: TransportDelivery, data: T, firstAttempt: number, key: string | undefined) {
     const id = messageId(delivery)
-    for (let attempt = firstAttempt; ; attempt++) {
-      if (ctx.signal.aborted) return delivery.release()
-      const message = new DeliveredMessage(id, ctx.topic, delivery.key, data, delivery.headers, attempt, delivery.value)
-      const started = performance.now()
-      trackRunning(delivery, started)
-      let failure: unknown
-      let failed = false
-      try {
-        if (delivery.headers.traceparent === undefined && !tracerRegistered()) {
-          // Nothing to trace: no SDK records spans and no trace came with the message.
-          try {
-            await handler(message)
-          } catch (error) {
-            recordDuration('process', (performance.now() - started) / 1000, attributes, error ?? 'error')
-            throw error ?? new Error('handler threw a nullish value')
+    try {
+      for (let attempt = firstAttempt; ; attempt++) {
+        if (ctx.signal.aborted) return await delivery.release()
+        const message = new DeliveredMessage(
+          id,
+          ctx.topic,
+          delivery.key,
+          data,
+          delivery.headers,
+          attempt,
+          delivery.value,
+        )
+        const started = performance.now()
+        const entry = running.add(delivery, started)
+        let failure: unknown
+        let failed = false
+        try {
+          if (delivery.headers.traceparent === undefined && !tracerRegistered()) {
+            // Nothing to trace: no SDK records spans and no trace came with the message.
+            try {
+              const result = handler(message)
+              // A handler that returned no promise has finished: awaiting its value would cost
+              // a promise and a turn of the microtask queue per message for nothing.
+              if (isThenable(result)) await result
+            } catch (error) {
+              recordDuration('process', (performance.now() - started) / 1000, attributes, error ?? 'error')
+              throw error ?? new Error('handler threw a nullish value')
+            }
+            recordDuration('process', (performance.now() - started) / 1000, attributes)
+          } else {
+            await runTraced(message, delivery, started)
           }
-          recordDuration('process', (performance.now() - started) / 1000, attributes)
-        } else {
-          await runTraced(message, delivery, started)
+        } catch (error) {
+          failed = true
+          failure = error
+        } finally {
+          running.remove(entry)
         }
-      } catch (error) {
-        failed = true
-        failure = error
-      } finally {
-        untrack(delivery)
+        if (!failed) {
+          if (key !== undefined && ctx.dedupe) await ctx.dedupe.store.add(key, ctx.dedupe.ttl)
+          // Awaited rather than returned: an async function returning a promise waits for it
+          // through an extra job and two more promise reactions.
+          return await delivery.ack()
+        }
+        if (NonRetryableError.is(failure)) return await deadLettered(delivery, 'non-retryable', failure, attempt)
+        if (attempt >= options.maxAttempts) return await deadLettered(delivery, 'max-attempts', failure, attempt)
+        ctx.logger.debug({ topic: ctx.topic, id, attempt, err: errorText(failure) }, 'handler failed; retrying')
+        const delay = RetryAfterError.is(failure) ? failure.delayMs : backoffDelay(options.backoff, attempt)
+        if (!(await sleep(delay, ctx.signal))) return await delivery.release()
       }
-      if (!failed) {
-        if (key !== undefined && ctx.dedupe) await ctx.dedupe.store.add(key, ctx.dedupe.ttl)
-        return delivery.ack()
-      }
-      if (NonRetryableError.is(failure)) return deadLettered(delivery, 'non-retryable', failure, attempt)
-      if (attempt >= options.maxAttempts) return deadLettered(delivery, 'max-attempts', failure, attempt)
-      ctx.logger.debug({ topic: ctx.topic, id, attempt, err: errorText(failure) }, 'handler failed; retrying')
-      const delay = RetryAfterError.is(failure) ? failure.delayMs : backoffDelay(options.backoff, attempt)
-      if (!(await sleep(delay, ctx.signal))) return delivery.release()
+    } catch (error) {
+      // The dedupe store, the ack or a release failed (the handler's own errors are handled above).
+      return unprocessed(delivery, error)
     }
   }
 

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto'
 import type { TransportMessage } from './transport.js'
+import { randomUUID } from './uuid.js'
 
 /** CloudEvents 1.0 binary mode: attributes travel as `ce-*` headers, the data as the body. */
 export const CE = {
@@ -43,14 +43,6 @@ export interface EnvelopeOptions {
   time?: string | undefined
 }
 
-function encodeBody(data: unknown, contentType: string | undefined): { value: Uint8Array; contentType: string } {
-  if (data instanceof Uint8Array) return { value: data, contentType: contentType ?? BYTES_TYPE }
-  if (typeof data === 'string' && contentType !== undefined && !contentType.includes('json')) {
-    return { value: Buffer.from(data), contentType }
-  }
-  return { value: Buffer.from(JSON.stringify(data) ?? 'null'), contentType: contentType ?? JSON_TYPE }
-}
-
 // toISOString costs more than the rest of the envelope: many messages share a millisecond.
 let lastTimeMs = 0
 let lastTimeText = ''
@@ -63,23 +55,52 @@ function isoNow(): string {
   return lastTimeText
 }
 
-/** Builds the transport message: user headers first, then the CloudEvents attributes, which win. */
+/**
+ * Builds the transport message: user headers first, then the CloudEvents attributes, which win.
+ * The headers are one object literal when the publisher gave none (the common case): V8 then
+ * makes it in one allocation with its properties inside it, where adding them one by one grows
+ * it twice. It matters because a broker that queues messages keeps every one of these alive.
+ */
 export function encodeMessage(
   topic: string,
   data: unknown,
   source: string,
   options: EnvelopeOptions = {},
 ): TransportMessage {
-  const body = encodeBody(data, options.contentType)
-  const headers: Record<string, string> = {}
-  if (options.headers) for (const name in options.headers) headers[name.toLowerCase()] = String(options.headers[name])
-  headers[CE.id] = options.id ?? randomUUID()
-  headers[CE.source] = options.source ?? source
-  headers[CE.type] = options.type ?? topic
-  headers[CE.specversion] = '1.0'
-  headers[CE.time] = options.time ?? isoNow()
-  headers[CE.contentType] = body.contentType
-  return { topic, key: options.key, headers, value: body.value }
+  let value: Uint8Array
+  let contentType = options.contentType
+  if (data instanceof Uint8Array) {
+    value = data
+    contentType ??= BYTES_TYPE
+  } else if (typeof data === 'string' && contentType !== undefined && !contentType.includes('json')) {
+    value = Buffer.from(data)
+  } else {
+    value = Buffer.from(JSON.stringify(data) ?? 'null')
+    contentType ??= JSON_TYPE
+  }
+  const id = options.id ?? randomUUID()
+  const time = options.time ?? isoNow()
+  let headers: Record<string, string>
+  if (options.headers === undefined) {
+    headers = {
+      'ce-id': id,
+      'ce-source': options.source ?? source,
+      'ce-type': options.type ?? topic,
+      'ce-specversion': '1.0',
+      'ce-time': time,
+      'content-type': contentType,
+    }
+  } else {
+    headers = {}
+    for (const name in options.headers) headers[name.toLowerCase()] = String(options.headers[name])
+    headers[CE.id] = id
+    headers[CE.source] = options.source ?? source
+    headers[CE.type] = options.type ?? topic
+    headers[CE.specversion] = '1.0'
+    headers[CE.time] = time
+    headers[CE.contentType] = contentType
+  }
+  return { topic, key: options.key, headers, value }
 }
 
 /** JSON bodies are parsed; anything else is handed over as bytes. Throws on malformed JSON. */

@@ -3,16 +3,24 @@
  * time in arrival order (other keys go on around them); tasks without a key are never held back.
  */
 export interface KeyedLimiter {
-  run<T>(key: string | undefined, task: () => Promise<T>): Promise<T>
+  /**
+   * Runs `task(arg)` when there is room. The task and its argument are passed apart so that
+   * callers running one per message need no closure for each.
+   */
+  run<T, A = undefined>(key: string | undefined, task: (arg: A) => Promise<T>, arg?: A): Promise<T>
   /** Tasks started and not yet finished. */
   readonly active: number
   /** Tasks waiting for a slot or for their key. */
   readonly waiting: number
 }
 
+/** A task waiting for a slot or its key; it is what settles the promise `run` returned. */
 interface Pending {
   key: string | undefined
-  start: () => void
+  task: (arg: unknown) => Promise<unknown>
+  arg: unknown
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
 }
 
 export function createKeyedLimiter(concurrency: number, ordered: boolean): KeyedLimiter {
@@ -37,8 +45,27 @@ export function createKeyedLimiter(concurrency: number, ordered: boolean): Keyed
       }
       waiting--
       active++
-      next.start()
+      start(next)
     }
+  }
+
+  function start(pending: Pending): void {
+    let promise: Promise<unknown>
+    try {
+      promise = pending.task(pending.arg)
+    } catch (error) {
+      promise = Promise.reject(error)
+    }
+    promise.then(
+      (value) => {
+        finished(pending.key)
+        pending.resolve(value)
+      },
+      (error: unknown) => {
+        finished(pending.key)
+        pending.reject(error)
+      },
+    )
   }
 
   function finished(key: string | undefined): void {
@@ -52,36 +79,32 @@ export function createKeyedLimiter(concurrency: number, ordered: boolean): Keyed
     pump()
   }
 
+  // What ends a task run at once whose key does not count: one function for all of them.
+  const finishedUnkeyed = () => finished(undefined)
+
   return {
-    run<T>(key: string | undefined, task: () => Promise<T>): Promise<T> {
+    run<T, A = undefined>(key: string | undefined, task: (arg: A) => Promise<T>, arg?: A): Promise<T> {
+      const keyed = ordered && key !== undefined
       // A free slot, nobody waiting for one, and the key (if it counts) not busy: run now, on
       // the task's own promise, without queueing.
-      if (active < concurrency && readyHead === ready.length && (!ordered || key === undefined || !busyKeys.has(key))) {
-        if (ordered && key !== undefined) busyKeys.set(key, [])
+      if (active < concurrency && readyHead === ready.length && !(keyed && busyKeys.has(key))) {
+        if (keyed) busyKeys.set(key, [])
         active++
-        const promise = task()
-        const done = () => finished(key)
+        const promise = task(arg as A)
+        const done = keyed ? () => finished(key) : finishedUnkeyed
         promise.then(done, done)
         return promise
       }
       return new Promise<T>((resolve, reject) => {
         const pending: Pending = {
           key,
-          start: () => {
-            task().then(
-              (value) => {
-                finished(key)
-                resolve(value)
-              },
-              (error: unknown) => {
-                finished(key)
-                reject(error)
-              },
-            )
-          },
+          task: task as (arg: unknown) => Promise<unknown>,
+          arg,
+          resolve: resolve as (value: unknown) => void,
+          reject,
         }
         waiting++
-        if (ordered && key !== undefined) {
+        if (keyed) {
           const queue = busyKeys.get(key)
           if (queue) {
             queue.push(pending)

@@ -3,6 +3,9 @@ import { backoffDelay, defaultBackoff } from '../src/backoff.js'
 import { decodeBody, encodeMessage } from '../src/envelope.js'
 import { createBroker, MessagingError, RetryAfterError } from '../src/index.js'
 import { createKeyedLimiter } from '../src/limiter.js'
+import { RunningDeliveries } from '../src/running.js'
+import type { TransportDelivery } from '../src/transport.js'
+import { randomUUID } from '../src/uuid.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -15,6 +18,44 @@ describe('backoff', () => {
     expect(backoffDelay(defaultBackoff, 3, () => 0)).toBe(0)
     expect(backoffDelay(defaultBackoff, 3, () => 0.5)).toBe(200)
     expect(backoffDelay(defaultBackoff, 3, () => 0.999)).toBeLessThanOrEqual(400)
+  })
+})
+
+describe('message ids', () => {
+  it('are random version 4 UUIDs, unique across many refills of the entropy buffer', () => {
+    const ids = Array.from({ length: 5000 }, () => randomUUID())
+    expect(new Set(ids).size).toBe(ids.length)
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  })
+})
+
+describe('running deliveries', () => {
+  const delivery = (name: string) => ({ topic: name }) as unknown as TransportDelivery
+  const waitFor = async (condition: () => boolean, what: string) => {
+    const end = Date.now() + 5_000
+    while (!condition()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+      await sleep(5)
+    }
+  }
+
+  it('reports what has been running for an interval, not what ended, and stops ticking when idle', async () => {
+    const long: string[] = []
+    const running = new RunningDeliveries(20, (d) => long.push(d.topic))
+    const ticker = () => (running as unknown as { ticker: unknown }).ticker
+    const slow = running.add(delivery('slow'), performance.now())
+    running.remove(running.add(delivery('quick'), performance.now()))
+    const recent = running.add(delivery('recent'), performance.now() + 60_000)
+    await waitFor(() => long.includes('slow'), 'the slow delivery')
+    expect(long).not.toContain('quick')
+    expect(long).not.toContain('recent')
+    running.remove(slow)
+    running.remove(recent)
+    running.remove(recent) // removing twice is harmless
+    await waitFor(() => ticker() === undefined, 'the ticker to stop')
+    long.length = 0
+    await sleep(50)
+    expect(long).toEqual([])
   })
 })
 

@@ -18,11 +18,6 @@ import { EventEmitter } from 'eventemitter3'
  * `memory://name` in one process share one bus; `memory://` is the process's default bus.
  */
 
-interface Stored {
-  offset: number
-  message: TransportMessage
-}
-
 interface Member {
   deliver: DeliveryHandler
   window: number
@@ -32,7 +27,7 @@ interface Member {
 
 interface Group {
   cursor: number
-  redeliver: { stored: Stored; redeliveries: number }[]
+  redeliver: { message: TransportMessage; redeliveries: number }[]
   members: Member[]
   roundRobin: number
   scheduled: boolean
@@ -41,8 +36,9 @@ interface Group {
 }
 
 interface TopicLog {
+  /** Offset of messages[0]: what has been trimmed away before it. */
   base: number
-  messages: Stored[]
+  messages: TransportMessage[]
   groups: Map<string, Group>
 }
 
@@ -54,6 +50,9 @@ interface Bus {
 const BUSES_KEY = Symbol.for('@backplane/messaging/memory-buses')
 const buses: Map<string, Bus> = ((globalThis as Record<symbol, unknown>)[BUSES_KEY] as Map<string, Bus>) ?? new Map()
 ;(globalThis as Record<symbol, unknown>)[BUSES_KEY] = buses
+
+// Trimming copies the log: it waits until this many messages can go at once.
+const TRIM_MIN = 1024
 
 // Deliveries in one uninterrupted run of promise callbacks before yielding to I/O and timers.
 const DELIVERIES_PER_TURN = 512
@@ -82,38 +81,48 @@ function topicOf(bus: Bus, topic: string): TopicLog {
   return log
 }
 
-/** One delivery; a class rather than closures, since the memory broker makes millions of them. */
-class MemoryDelivery implements TransportDelivery {
-  readonly topic: string
-  readonly key: string | undefined
-  readonly headers: Record<string, string>
-  readonly value: Uint8Array
-  private settled = false
+// Settling a memory delivery is synchronous: one settled promise serves every call (a promise
+// cannot be changed by whoever awaits it), instead of one allocation per message.
+const settled: Promise<void> = Promise.resolve()
 
-  constructor(
-    private readonly stored: Stored,
-    readonly redeliveries: number,
-    private readonly group: Group,
-  ) {
-    this.topic = stored.message.topic
-    this.key = stored.message.key
-    this.headers = stored.message.headers
-    this.value = stored.message.value
+/**
+ * One delivery; a class rather than closures, since the memory broker makes millions of them.
+ * Fields are `declare`d and set once in the constructor (declared fields are set twice).
+ */
+class MemoryDelivery implements TransportDelivery {
+  declare readonly topic: string
+  declare readonly key: string | undefined
+  declare readonly headers: Record<string, string>
+  declare readonly value: Uint8Array
+  declare readonly redeliveries: number
+  declare private readonly message: TransportMessage
+  declare private readonly group: Group
+  declare private settled: boolean
+
+  constructor(message: TransportMessage, redeliveries: number, group: Group) {
+    this.topic = message.topic
+    this.key = message.key
+    this.headers = message.headers
+    this.value = message.value
+    this.redeliveries = redeliveries
+    this.message = message
+    this.group = group
+    this.settled = false
   }
 
   ack(): Promise<void> {
     this.settled = true
-    return Promise.resolve()
+    return settled
   }
 
   release(): Promise<void> {
-    if (!this.settled) this.group.redeliver.push({ stored: this.stored, redeliveries: this.redeliveries + 1 })
+    if (!this.settled) this.group.redeliver.push({ message: this.message, redeliveries: this.redeliveries + 1 })
     this.settled = true
-    return Promise.resolve()
+    return settled
   }
 
   heartbeat(): Promise<void> {
-    return Promise.resolve()
+    return settled
   }
 }
 
@@ -150,13 +159,21 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
     })
   }
 
-  function trim(log: TopicLog): void {
-    let lowest = log.base + log.messages.length
+  /**
+   * Drops what no group needs any more, keeping `retain` messages for groups that start from the
+   * earliest. `upTo` bounds the lowest cursor (the cursor of the group that just advanced): it
+   * runs after every delivery, so it first rules out, without walking the groups, the common
+   * case where too little could go to be worth copying the log.
+   */
+  function trim(log: TopicLog, upTo = log.base + log.messages.length): void {
+    const end = log.base + log.messages.length
+    const most = Math.min(upTo, end - retain) - log.base
+    if (most <= TRIM_MIN || most * 2 <= log.messages.length) return
+    let lowest = upTo
     for (const group of log.groups.values()) lowest = Math.min(lowest, group.cursor)
-    // Keep `retain` messages for groups that start from the earliest, and all that a group still needs.
-    const keepFrom = Math.min(lowest, log.base + log.messages.length - retain)
+    const keepFrom = Math.min(lowest, end - retain)
     const drop = keepFrom - log.base
-    if (drop > 1024 && drop * 2 > log.messages.length) {
+    if (drop > TRIM_MIN && drop * 2 > log.messages.length) {
       log.messages = log.messages.slice(drop)
       log.base = keepFrom
     }
@@ -186,22 +203,22 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
       }
       // Released messages first, then the log (no object per delivery for the common case).
       const again = group.redeliver[0]
-      const stored = again ? again.stored : log.messages[group.cursor - log.base]
-      if (!stored) return
-      const member = memberFor(group, stored.message.key)
+      const message = again ? again.message : log.messages[group.cursor - log.base]
+      if (!message) return
+      const member = memberFor(group, message.key)
       // The member that owns this key is busy: wait for it, so the key's order holds.
       if (!member || member.inFlight >= member.window) return
       if (again) group.redeliver.shift()
       else group.cursor++
       deliveriesThisTurn++
       startTurn()
-      deliver(log, group, member, stored, again ? again.redeliveries : 0)
+      deliver(log, group, member, message, again ? again.redeliveries : 0)
     }
   }
 
-  function deliver(log: TopicLog, group: Group, member: Member, stored: Stored, redeliveries: number): void {
+  function deliver(log: TopicLog, group: Group, member: Member, message: TransportMessage, redeliveries: number): void {
     member.inFlight++
-    const delivery = new MemoryDelivery(stored, redeliveries, group)
+    const delivery = new MemoryDelivery(message, redeliveries, group)
     member.deliver(delivery).then(
       () => done(log, group, member),
       () => {
@@ -217,7 +234,7 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
     if (member.inFlight === 0) member.idle?.()
     pump(log, group)
     if (group.redeliver.length > 0) schedule(log, group)
-    trim(log)
+    trim(log, group.cursor)
   }
 
   return {
@@ -228,13 +245,23 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
 
     async publish(messages: TransportMessage[]): Promise<void> {
       if (state === 'closed') throw new MessagingError('MESSAGING_CLOSED', 'the memory broker is closed')
-      const touched = new Set<TopicLog>()
+      // A batch is nearly always one topic: look its log up once, not once per message.
+      const touched: TopicLog[] = []
+      let topic: string | undefined
+      let log: TopicLog | undefined
       for (const message of messages) {
-        const log = topicOf(bus, message.topic)
-        log.messages.push({ offset: log.base + log.messages.length, message })
-        touched.add(log)
+        if (log === undefined || message.topic !== topic) {
+          topic = message.topic
+          log = topicOf(bus, topic)
+          if (!touched.includes(log)) touched.push(log)
+        }
+        log.messages.push(message)
       }
-      for (const log of touched) for (const group of log.groups.values()) schedule(log, group)
+      for (const log of touched) {
+        for (const group of log.groups.values()) schedule(log, group)
+        // A topic nobody reads (a dead-letter topic, say) is trimmed here, or it would grow forever.
+        trim(log)
+      }
     },
 
     async subscribe(

@@ -92,6 +92,7 @@ import {
   type TlsOptions,
 } from 'nats'
 import { z } from 'zod'
+import { pubAckInbox } from './nats-pubacks.js'
 
 // ---------------------------------------------------------------- client version
 
@@ -353,7 +354,15 @@ function headerValue(value: string): string {
   return value.includes('\n') || value.includes('\r') ? value.replace(/[\r\n]+/g, ' ') : value
 }
 
-function toNatsHeaders(message: TransportMessage): MsgHdrs {
+// JetStream's de-duplication header (what js.publish's `msgID` option sets).
+const MSG_ID_HEADER = 'Nats-Msg-Id'
+
+/**
+ * With `msgId`, the headers carry JetStream's Nats-Msg-Id too: appended here rather than passed
+ * as js.publish's `msgID`, which sets it with a search of every name to replace, then another to
+ * append (nats.js keeps headers in a Map but finds a name by listing all of them).
+ */
+function toNatsHeaders(message: TransportMessage, msgId?: string): MsgHdrs {
   const h = natsHeaders()
   const { headers } = message
   for (const name in headers) {
@@ -365,6 +374,7 @@ function toNatsHeaders(message: TransportMessage): MsgHdrs {
     else h.set(lower, value)
   }
   if (message.key !== undefined) h.set(KEY_HEADER, encodeURIComponent(message.key))
+  if (msgId !== undefined) h.append(MSG_ID_HEADER, msgId)
   return h
 }
 
@@ -470,6 +480,11 @@ function connectionOptions(opts: ResolvedNatsOptions): ConnectionOptions {
     timeout: opts.connectTimeout,
     // Subscriptions re-sent on reconnect are what brings core NATS subscribers back.
     reconnect: true,
+    // Otherwise nats.js makes two Errors per request (a JetStream publish is one), capturing the
+    // caller's stack each time, in case the request fails: that was a good part of what a
+    // publish cost. Our failures are MessagingErrors thrown from the publish call (its stack) with
+    // nats.js's error as the cause.
+    noAsyncTraces: true,
   }
   if (opts.name !== undefined) options.name = opts.name
   if (opts.user !== undefined) options.user = opts.user
@@ -1216,6 +1231,7 @@ async function jetStreamTransport(
 ): Promise<Transport> {
   const { jsm, js } = await jetStreamClients(nc, opts)
   const watch = watchConnection(nc, logger)
+  const pubAcks = pubAckInbox(nc)
   const streams = streamRegistry(jsm, opts, logger)
   const subscriptions = new Set<TransportSubscription>()
   let closed = false
@@ -1247,24 +1263,31 @@ async function jetStreamTransport(
       const stored = new Set<number>()
       const failed = new Map<number, unknown>()
       const timeout = Math.max(1, deadline - Date.now())
-      const acks = waiting.map((i) => {
-        const message = messages[i] as TransportMessage
-        return js
-          .publish(message.topic, message.value, {
-            msgID: msgId(message, call, i),
-            headers: toNatsHeaders(message),
-            timeout,
-          })
-          .then(
-            () => void stored.add(i),
-            (error: unknown) => void failed.set(i, error),
-          )
+      const group = pubAcks.publish(
+        waiting.map((i) => {
+          const message = messages[i] as TransportMessage
+          return {
+            subject: message.topic,
+            data: message.value,
+            headers: toNatsHeaders(message, msgId(message, call, i)),
+          }
+        }),
+        timeout,
+      )
+      const acks = group.results.map((acked, k) => {
+        const i = waiting[k] as number
+        return acked.then(
+          () => void stored.add(i),
+          (error: unknown) => void failed.set(i, error),
+        )
       })
       const outcome = await Promise.race([
         Promise.all(acks).then(() => 'settled' as const),
         change.promise.then(() => 'again' as const),
       ])
       change.cancel()
+      // What is still unanswered is sent again below, under new reply subjects.
+      group.cancel()
       const again: number[] = []
       const gone: number[] = []
       for (const i of waiting) {
