@@ -72,6 +72,35 @@ async function deleteStreamOf(topic) {
   }
 }
 
+// --- the floor: only the per-message work the envelope requires, no broker ----------------
+// A fresh id, the publish time, the body JSON-encoded into bytes, and decoded again for the
+// handler, in a plain loop: what no implementation honouring the contract can skip. A bound on
+// memory:// throughput on this machine, not a competitor.
+function floor() {
+  let handler
+  return {
+    async subscribe(onMessage) {
+      handler = onMessage
+    },
+    async publishBatch(from, n) {
+      const stored = []
+      for (let k = 0; k < n; k++) {
+        const data = payload(from + k)
+        stored.push({
+          id: randomUUID(),
+          time: new Date().toISOString(),
+          key: `k${(from + k) % 16}`,
+          value: Buffer.from(JSON.stringify(data)),
+        })
+      }
+      queueMicrotask(() => {
+        for (const m of stored) handler(JSON.parse(m.value.toString()))
+      })
+    },
+    async close() {},
+  }
+}
+
 // --- raw kafkajs: the same batching (sendBatch of 100), acks all, JSON both ways ----------
 async function rawKafka() {
   const { Kafka, logLevel } = await import('kafkajs')
@@ -167,6 +196,7 @@ async function rawJetStream() {
 const kafkaUrl = () => `kafka://${process.env.KAFKA_BROKERS}`
 const variants = {
   'memory/ours': () => ours('memory://bench', {}, { concurrency: 64 }),
+  'memory/floor': async () => floor(),
   'kafka/ours': () => ours(kafkaUrl(), { kafka: { sessionTimeout: 6000, maxWaitTimeInMs: 100 } }, { concurrency: 4 }),
   'kafka/raw': () => rawKafka(),
   'jetstream/ours': () => ours(`${process.env.NATS_URL}?jetstream=true`, {}, { concurrency: 64 }, deleteStreamOf),
