@@ -183,6 +183,14 @@ async function main() {
     else for (const suffix of ['', '-wal', '-shm']) rmSync(`${params.file}${suffix}`, { force: true })
   }
 
+  /** Keeps a run's figures, or why they cannot be used. */
+  const keep = (id, round, { result, code, signal, stderr }) => {
+    if (!result)
+      problems[id].push(`round ${round + 1}: worker failed (${signal ?? `exit ${code}`}): ${stderr.split('\n')[0]}`)
+    else if (result.problems.length > 0) problems[id].push(...result.problems.map((p) => `round ${round + 1}: ${p}`))
+    else runs[id].push({ ...result, round })
+  }
+
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const order = [...THROUGHPUT.slice(round % THROUGHPUT.length), ...THROUGHPUT.slice(0, round % THROUGHPUT.length)]
@@ -198,13 +206,7 @@ async function main() {
             result.serverCpuUsPerTransition = ((after - serverBefore) * 1000) / result.transitions
         }
         await cleanup(params)
-        if (!result)
-          problems[variant.id].push(
-            `round ${round + 1}: worker failed (${signal ?? `exit ${code}`}): ${stderr.split('\n')[0]}`,
-          )
-        else if (result.problems.length > 0)
-          problems[variant.id].push(...result.problems.map((p) => `round ${round + 1}: ${p}`))
-        else runs[variant.id].push({ ...result, round })
+        keep(variant.id, round, { result, code, signal, stderr })
         process.stdout.write(
           `  round ${round + 1} ${variant.id}: ${result ? `${fmtInt(result.rate)} transitions/s, p50 ${fmtMs(result.p50)} ms, p99 ${fmtMs(result.p99)} ms${result.problems.length ? ` PROBLEMS: ${result.problems.join('; ')}` : ''}` : `failed: ${stderr.split('\n')[0]}`}\n`,
         )
@@ -221,13 +223,7 @@ async function main() {
         }
         const { result, code, signal, stderr } = await runWorker(variant.id, params)
         await cleanup(params)
-        if (!result)
-          problems[variant.id].push(
-            `round ${round + 1}: worker failed (${signal ?? `exit ${code}`}): ${stderr.split('\n')[0]}`,
-          )
-        else if (result.problems.length > 0)
-          problems[variant.id].push(...result.problems.map((p) => `round ${round + 1}: ${p}`))
-        else runs[variant.id].push({ ...result, round })
+        keep(variant.id, round, { result, code, signal, stderr })
         process.stdout.write(
           `  round ${round + 1} ${variant.id}: ${result ? `resumed ${fmtInt(result.resumed)} in ${fmtInt(result.resumedMs)} ms (${fmtInt(result.armed)} timers armed), all re-run activities committed after ${fmtInt(result.allMs)} ms` : `failed: ${stderr.split('\n')[0]}`}\n`,
         )
