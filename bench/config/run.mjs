@@ -5,12 +5,13 @@
 // Starts etcd with scripts/services.sh when ETCD_ENDPOINTS is unset. Writes the `## config`
 // section of BENCHMARKS.md. Run it with `npm run bench -- config`.
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
+import { runWorker } from '../lib/worker.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -56,26 +57,8 @@ function ensureEtcd() {
   return { endpoints, stop }
 }
 
-function runWorker(script, args) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(here, script), ...args], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      let result
-      try {
-        result = code === 0 ? JSON.parse(stdout.trim().split('\n').pop() ?? '') : undefined
-      } catch {}
-      resolve({ result, code, signal, stderr: stderr.trim() })
-    })
-  })
+function runScript(script, args) {
+  return runWorker(join(here, script), args, { cwd: root, timeoutMs: WORKER_TIMEOUT_MS })
 }
 
 const quantile = (xs, q) => {
@@ -103,7 +86,7 @@ async function latency(endpoints) {
     const p99s = {}
     for (const id of order) {
       const prefix = `/bench/config/${runId}/${id}-${round}/`
-      const { result, code, signal, stderr } = await runWorker('latency-worker.mjs', [
+      const { result, code, signal, stderr } = await runScript('latency-worker.mjs', [
         id,
         String(PER_BLOCK),
         endpoints,
@@ -152,7 +135,7 @@ async function getCost() {
   for (let round = 0; round < GET_ROUNDS; round++) {
     const order = variants.map((_, k) => variants[(k + round) % variants.length].id)
     for (const id of order) {
-      const { result, code, signal, stderr } = await runWorker('get-worker.mjs', [id, String(GET_ITERATIONS)])
+      const { result, code, signal, stderr } = await runScript('get-worker.mjs', [id, String(GET_ITERATIONS)])
       if (!result) {
         const why = signal ? `killed (${signal})` : `exit ${code}`
         problems.push(`${id}: worker ${why}: ${stderr.split('\n').slice(-3).join(' | ')}`)

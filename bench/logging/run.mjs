@@ -4,7 +4,6 @@
 // counted (gzip included) before its figures are used. Writes the `## logging` section of
 // BENCHMARKS.md. Run it with `npm run bench -- logging`.
 
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -13,6 +12,7 @@ import { gunzipSync } from 'node:zlib'
 import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 import { median } from '../lib/stats.mjs'
+import { runWorker } from '../lib/worker.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -43,27 +43,8 @@ function ensureBuilt() {
   buildIfNeeded('logging', ['index.js', 'trace-context.js'])
 }
 
-function runWorker(variant, dir) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(here, 'worker.mjs'), variant, String(LINES), dir], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const last = stdout.trim().split('\n').pop()
-      let result
-      try {
-        result = code === 0 ? JSON.parse(last ?? '') : undefined
-      } catch {}
-      resolve({ result, code, signal, stderr: stderr.trim() })
-    })
-  })
+function runVariant(variant, dir) {
+  return runWorker(join(here, 'worker.mjs'), [variant, String(LINES), dir], { cwd: root, timeoutMs: WORKER_TIMEOUT_MS })
 }
 
 /** Reads every file the variant wrote (gunzipping .gz) and checks that each of the N lines is there once. */
@@ -140,7 +121,7 @@ async function main() {
       const logs = join(tmp, 'logs')
       mkdirSync(logs)
       try {
-        const { result, code, signal, stderr } = await runWorker(id, logs)
+        const { result, code, signal, stderr } = await runVariant(id, logs)
         if (!result) {
           const why = signal ? `killed (${signal})` : `exit ${code}`
           runs[id].push({ ok: false, problem: `worker ${why}`, stderr })

@@ -5,7 +5,7 @@
 // is checked (each transition committed once) before its figures are used. Writes the
 // `## workflow` section of BENCHMARKS.md. Run it with `npm run bench -- workflow`.
 
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 import { median } from '../lib/stats.mjs'
+import { runWorker } from '../lib/worker.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -84,29 +85,10 @@ function ensurePostgres() {
   }
 }
 
-function runWorker(variant, params) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(here, 'worker.mjs'), variant, JSON.stringify(params)], {
-      cwd: join(root, 'packages', 'workflow'),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      let result
-      try {
-        result = code === 0 ? JSON.parse(stdout.trim().split('\n').pop() ?? '') : undefined
-      } catch {}
-      resolve({ result, code, signal, stderr: stderr.trim() })
-    })
+function runVariant(variant, params) {
+  return runWorker(join(here, 'worker.mjs'), [variant, JSON.stringify(params)], {
+    cwd: join(root, 'packages', 'workflow'),
+    timeoutMs: WORKER_TIMEOUT_MS,
   })
 }
 
@@ -197,7 +179,7 @@ async function main() {
       for (const variant of order) {
         const params = { ...paramsFor(variant.store), instances: INSTANCES, steps: variant.steps }
         const serverBefore = variant.store === 'pg' ? serverCpuMs(postmaster) : undefined
-        const { result, code, signal, stderr } = await runWorker(variant.id, params)
+        const { result, code, signal, stderr } = await runVariant(variant.id, params)
         if (result && serverBefore !== undefined) {
           await new Promise((resolve) => setTimeout(resolve, 200)) // the run's backends exit and are reaped
           const after = serverCpuMs(postmaster)
@@ -213,7 +195,7 @@ async function main() {
       }
       for (const variant of RECOVERY) {
         const params = { ...paramsFor(variant.store), instances: RECOVERY_INSTANCES }
-        const setup = await runWorker(`rec-setup-${variant.store}`, params)
+        const setup = await runVariant(`rec-setup-${variant.store}`, params)
         if (!setup.result || setup.result.inFlight !== RECOVERY_INSTANCES) {
           problems[variant.id].push(
             `round ${round + 1}: setup left ${setup.result?.inFlight ?? 'no'} instances in flight: ${setup.stderr.split('\n')[0]}`,
@@ -221,7 +203,7 @@ async function main() {
           await cleanup(params)
           continue
         }
-        const { result, code, signal, stderr } = await runWorker(variant.id, params)
+        const { result, code, signal, stderr } = await runVariant(variant.id, params)
         await cleanup(params)
         keep(variant.id, round, { result, code, signal, stderr })
         process.stdout.write(

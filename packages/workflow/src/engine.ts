@@ -16,7 +16,7 @@ import { EventEmitter } from 'eventemitter3'
 import { ActivityTimeoutError, NonRetryableError } from './activity-errors.js'
 import type { Clock } from './clock.js'
 import { parseDuration } from './duration.js'
-import { WorkflowError } from './errors.js'
+import { storeUnavailable, WorkflowError } from './errors.js'
 import { MinHeap } from './heap.js'
 import type { ActivityErrorInfo, AnyMachine, Machine, RetryPolicy, WorkflowEvent } from './machine.js'
 import {
@@ -532,15 +532,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     try {
       return await store.commit(commit)
     } catch (error) {
-      if (WorkflowError.is(error)) throw error
-      throw new WorkflowError(
-        'WORKFLOW_STORE_UNAVAILABLE',
-        `${store.kind} store: commit failed: ${(error as Error)?.message ?? error}`,
-        {
-          cause: error,
-          instanceId: commit.instance.id,
-        },
-      )
+      throw storeUnavailable(store.kind, 'commit', error, commit.instance.id)
     }
   }
 
@@ -910,27 +902,18 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
             !retry.nonRetryable.includes(info.name) &&
             !(info.code !== undefined && retry.nonRetryable.includes(info.code)) &&
             task.attempt < retry.maxAttempts
-          if (retryable) {
-            const runAt = now + backoffDelay(retry, task.attempt)
-            failedEvent = {
-              instanceId,
-              activity: task.activity,
-              idempotencyKey: task.key,
-              attempt: task.attempt,
-              error: info,
-              willRetry: true,
-              retryAt: new Date(runAt),
-            }
-            return { commit: { instance: rescheduleTask(record, taskId, runAt, info, now) }, done: () => undefined }
-          }
+          const runAt = retryable ? now + backoffDelay(retry, task.attempt) : undefined
           failedEvent = {
             instanceId,
             activity: task.activity,
             idempotencyKey: task.key,
             attempt: task.attempt,
             error: info,
-            willRetry: false,
-            retryAt: undefined,
+            willRetry: retryable,
+            retryAt: runAt === undefined ? undefined : new Date(runAt),
+          }
+          if (runAt !== undefined) {
+            return { commit: { instance: rescheduleTask(record, taskId, runAt, info, now) }, done: () => undefined }
           }
           const result = transition(machine, record, { kind: 'activity.error', taskId, error: info }, now)
           return decideBackground(
@@ -1130,12 +1113,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     try {
       return await fn()
     } catch (error) {
-      if (WorkflowError.is(error)) throw error
-      throw new WorkflowError(
-        'WORKFLOW_STORE_UNAVAILABLE',
-        `${store.kind} store: ${what} failed: ${(error as Error)?.message ?? error}`,
-        { cause: error },
-      )
+      throw storeUnavailable(store.kind, what, error)
     }
   }
 
@@ -1443,12 +1421,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   try {
     await store.open()
   } catch (error) {
-    if (WorkflowError.is(error)) throw error
-    throw new WorkflowError(
-      'WORKFLOW_STORE_UNAVAILABLE',
-      `${store.kind} store: open failed: ${(error as Error)?.message ?? error}`,
-      { cause: error },
-    )
+    throw storeUnavailable(store.kind, 'open', error)
   }
   if (worker) {
     try {
@@ -1462,12 +1435,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       await pollOutbox()
     } catch (error) {
       await store.close().catch(() => undefined)
-      if (WorkflowError.is(error)) throw error
-      throw new WorkflowError(
-        'WORKFLOW_STORE_UNAVAILABLE',
-        `${store.kind} store: resuming instances failed: ${(error as Error)?.message ?? error}`,
-        { cause: error },
-      )
+      throw storeUnavailable(store.kind, 'resuming instances', error)
     }
     pollLoop()
     heartbeatLoop()

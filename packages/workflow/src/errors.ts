@@ -53,3 +53,17 @@ export class WorkflowError extends Error {
     )
   }
 }
+
+/**
+ * What a store operation failed with, for the caller: a WorkflowError as it is (it already says
+ * what was wrong), anything else (a driver's error) as `WORKFLOW_STORE_UNAVAILABLE` naming the
+ * store and the operation, with the original as `cause`.
+ */
+export function storeUnavailable(kind: string, what: string, error: unknown, instanceId?: string): WorkflowError {
+  if (WorkflowError.is(error)) return error
+  return new WorkflowError(
+    'WORKFLOW_STORE_UNAVAILABLE',
+    `${kind} store: ${what} failed: ${(error as Error)?.message ?? error}`,
+    { cause: error, instanceId },
+  )
+}

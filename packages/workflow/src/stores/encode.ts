@@ -1,6 +1,7 @@
 import { WorkflowError } from '../errors.js'
 import {
   type Commit,
+  type CommitResult,
   type FailureRecord,
   type HistoryKind,
   type HistoryRecord,
@@ -50,6 +51,13 @@ export interface EncodedCommit {
     createdAt: number
   }[]
   readonly outboxHoldUntil: number
+}
+
+/** A commit waiting in a store's group-commit queue, and how to settle its promise. */
+export interface PendingCommit {
+  encoded: EncodedCommit
+  resolve: (result: CommitResult) => void
+  reject: (error: unknown) => void
 }
 
 function json(value: unknown, what: string, instanceId: string): string {

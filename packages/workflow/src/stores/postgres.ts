@@ -1,5 +1,5 @@
 import type * as Pg from 'pg'
-import { WorkflowError } from '../errors.js'
+import { storeUnavailable, WorkflowError } from '../errors.js'
 import type {
   ClaimOptions,
   Commit,
@@ -13,6 +13,7 @@ import type {
 import {
   type EncodedCommit,
   encodeCommit,
+  type PendingCommit,
   INSTANCE_COLUMNS,
   listConditions,
   rowToHistory,
@@ -37,24 +38,9 @@ export interface PostgresStoreOptions {
   readonly writers?: number | undefined
 }
 
-interface Pending {
-  encoded: EncodedCommit
-  resolve: (result: CommitResult) => void
-  reject: (error: unknown) => void
-}
-
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,40}$/
 
-function unavailable(what: string, error: unknown): WorkflowError {
-  if (WorkflowError.is(error)) return error
-  return new WorkflowError(
-    'WORKFLOW_STORE_UNAVAILABLE',
-    `postgres store: ${what} failed: ${(error as Error)?.message ?? error}`,
-    {
-      cause: error,
-    },
-  )
-}
+const unavailable = (what: string, error: unknown): WorkflowError => storeUnavailable('postgres', what, error)
 
 async function loadDriver(): Promise<typeof Pg> {
   try {
@@ -108,7 +94,7 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
   let pool: Pg.Pool | undefined
   let ownPool = false
   let opening: Promise<void> | undefined
-  let queue: Pending[] = []
+  let queue: PendingCommit[] = []
   let activeWriters = 0
   let busyWriters = 0
 
@@ -252,11 +238,11 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
    * for PostgreSQL, so the engine computes the next transitions while earlier batches commit,
    * instead of every commit waiting for one large batch.
    */
-  const takeBatch = (): Pending[] => {
+  const takeBatch = (): PendingCommit[] => {
     const share = Math.min(maxBatch, Math.ceil(queue.length / Math.max(1, writers - busyWriters)))
-    const batch: Pending[] = []
+    const batch: PendingCommit[] = []
     const ids = new Set<string>()
-    const rest: Pending[] = []
+    const rest: PendingCommit[] = []
     for (const pending of queue) {
       // One commit per instance per batch: a second one waits for the next batch.
       if (batch.length < share && !ids.has(pending.encoded.row.id)) {
@@ -291,7 +277,7 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
             p.resolve(results[i] as CommitResult)
           })
         } catch (error) {
-          if (batch.length === 1) (batch[0] as Pending).reject(unavailable('commit', error))
+          if (batch.length === 1) (batch[0] as PendingCommit).reject(unavailable('commit', error))
           else {
             // A failing commit must not fail the others: one transaction each.
             for (const p of batch) {

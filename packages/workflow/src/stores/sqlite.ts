@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
-import { WorkflowError } from '../errors.js'
+import { storeUnavailable, WorkflowError } from '../errors.js'
 import type {
   ClaimOptions,
   Commit,
@@ -16,6 +16,7 @@ import type {
 import {
   type EncodedCommit,
   encodeCommit,
+  type PendingCommit,
   INSTANCE_COLUMNS,
   listConditions,
   rowToHistory,
@@ -103,25 +104,12 @@ const claimSql = (order: string) => `SELECT ${INSTANCE_COLUMNS} FROM wf_instance
          OR (owner <> @owner AND NOT EXISTS (SELECT 1 FROM wf_owners o WHERE o.owner = i.owner AND o.alive_until > @now)))
     ${order} LIMIT @limit`
 
-interface Pending {
-  encoded: EncodedCommit
-  resolve: (result: CommitResult) => void
-  reject: (error: unknown) => void
-}
-
 interface InstanceRow {
   data: string
   owner: string | null
 }
 
-function unavailable(what: string, error: unknown): WorkflowError {
-  if (WorkflowError.is(error)) return error
-  return new WorkflowError(
-    'WORKFLOW_STORE_UNAVAILABLE',
-    `sqlite store: ${what} failed: ${(error as Error)?.message ?? error}`,
-    { cause: error },
-  )
-}
+const unavailable = (what: string, error: unknown): WorkflowError => storeUnavailable('sqlite', what, error)
 
 function parseRecord(row: InstanceRow): InstanceRecord {
   return rowToRecord(row as unknown as Record<string, unknown>)
@@ -165,7 +153,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
   let db: Database | undefined
   let opening: Promise<void> | undefined
   let statements: ReturnType<typeof prepare> | undefined
-  let queue: Pending[] = []
+  let queue: PendingCommit[] = []
   let flushScheduled = false
 
   function prepare(database: Database) {
@@ -297,7 +285,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
     return { status: 'committed' }
   }
 
-  const runBatch = (batch: Pending[]) => {
+  const runBatch = (batch: PendingCommit[]) => {
     let database: Database
     let st: NonNullable<typeof statements>
     try {
@@ -313,7 +301,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
       })
     } catch (error) {
       if (batch.length === 1) {
-        ;(batch[0] as Pending).reject(unavailable('commit', error))
+        ;(batch[0] as PendingCommit).reject(unavailable('commit', error))
         return
       }
       // One bad commit must not fail the others: apply them one by one.
