@@ -13,9 +13,9 @@ import type {
 import {
   type EncodedCommit,
   encodeCommit,
-  type PendingCommit,
   INSTANCE_COLUMNS,
   listConditions,
+  type PendingCommit,
   rowToHistory,
   rowToOutbox,
   rowToRecord,
