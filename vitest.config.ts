@@ -1,12 +1,23 @@
 import { defineConfig } from 'vitest/config'
 
+// Two projects told apart by file name: `*.integration.test.ts` needs the servers that
+// scripts/services.sh starts (`npm test` does); every other test file needs none.
+const integration = '**/*.integration.test.ts'
+const files = ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'test/**/*.test.ts']
+
 export default defineConfig({
   resolve: { conditions: ['@backplane/source'] },
   ssr: { resolve: { conditions: ['@backplane/source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'unit', include: files, exclude: [integration, '**/node_modules/**'] } },
+      {
+        extends: true,
+        test: { name: 'integration', include: files.map((f) => f.replace('*.test.ts', '*.integration.test.ts')) },
+      },
+    ],
   },
 })

@@ -3,7 +3,7 @@
  * app outside the workspace, and load every export from an ES module and from a CommonJS file.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -43,7 +43,13 @@ beforeAll(() => {
     Object.entries(manifest.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`),
   )
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
-  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs, ...peers])
+  // better-sqlite3's install script compiles it (~90 s on 2 cores): take the binary the workspace
+  // built instead, the same version from the same lock, and for the Node running this test
+  // (scripts/node.sh swaps in the one for its version).
+  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', ...tarballs, ...peers])
+  const binary = join('better-sqlite3', 'build', 'Release', 'better_sqlite3.node')
+  mkdirSync(join(app, 'node_modules', binary, '..'), { recursive: true })
+  copyFileSync(join(root, 'node_modules', binary), join(app, 'node_modules', binary))
 }, 240_000)
 
 afterAll(() => rmSync(app, { recursive: true, force: true }))
@@ -92,5 +98,32 @@ describe('@backplane/logging works as installed', () => {
     const dir = join(app, 'logs-cjs')
     writeFileSync(join(app, 'app.cjs'), `const { createLogger } = require('@backplane/logging');${script(dir)}`)
     expect(run(process.execPath, ['app.cjs'])).toMatch(/^consumer\.\d{4}-\d\d-\d\dT[\d-]+Z\.000001\.log$/m)
+  })
+})
+
+describe('@backplane/workflow works as installed', () => {
+  it('runs a machine on the SQLite store, from ESM and CJS, on this Node', () => {
+    const body = (file: string) => `
+      const machine = defineMachine({ id: 'm', version: 1, context: z.object({}), initial: 'a', states: { a: { on: { GO: 'b' } }, b: { type: 'final' } } })
+      const engine = await createEngine({ store: sqliteStore(${JSON.stringify(file)}), machines: [machine] })
+      await engine.start(machine, { id: 'i-1', input: {} })
+      await engine.send('i-1', { type: 'GO' })
+      const { state, status } = await engine.get('i-1')
+      await engine.close()
+      console.log(JSON.stringify({ state, status, node: process.version }))`
+    writeFileSync(
+      join(app, 'wf.mjs'),
+      `import { createEngine, defineMachine } from '@backplane/workflow'; import { sqliteStore } from '@backplane/workflow/sqlite'; import { z } from 'zod';${body(join(app, 'wf-esm.db'))}`,
+    )
+    writeFileSync(
+      join(app, 'wf.cjs'),
+      `const { createEngine, defineMachine } = require('@backplane/workflow'); const { sqliteStore } = require('@backplane/workflow/sqlite'); const { z } = require('zod'); (async () => {${body(join(app, 'wf-cjs.db'))}})()`,
+    )
+    for (const script of ['wf.mjs', 'wf.cjs'])
+      expect(JSON.parse(run(process.execPath, [script])), script).toEqual({
+        state: 'b',
+        status: 'done',
+        node: process.version,
+      })
   })
 })

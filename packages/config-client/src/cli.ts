@@ -1,5 +1,3 @@
-#!/usr/bin/env node
-import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -325,20 +323,4 @@ async function diff(ctx: Context, args: string[]): Promise<number> {
       ctx.io.stdout.write(`${line}\n`)
     }
   return diffs.length === 0 ? 0 : 1
-}
-
-function isEntry(): boolean {
-  const script = process.argv[1]
-  if (script === undefined) return false
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href
-  } catch {
-    return false
-  }
-}
-
-if (isEntry()) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code
-  })
 }

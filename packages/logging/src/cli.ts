@@ -1,7 +1,4 @@
-#!/usr/bin/env node
 import { once } from 'node:events'
-import { realpathSync } from 'node:fs'
-import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { LOG_LEVELS, type LogRecord, type SearchOptions, type SearchWarning, searchLogs } from './search.js'
 import { SearchError, type SearchIssue } from './search-error.js'
@@ -235,20 +232,4 @@ function lineWriter(stream: CliOutput): LineWriter {
       return check()
     },
   }
-}
-
-function isEntry(): boolean {
-  const script = process.argv[1]
-  if (script === undefined) return false
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href
-  } catch {
-    return false
-  }
-}
-
-if (isEntry()) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code
-  })
 }

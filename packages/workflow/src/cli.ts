@@ -1,5 +1,3 @@
-#!/usr/bin/env node
-import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -290,25 +288,4 @@ export async function main(
   } finally {
     await engine?.close().catch(() => undefined)
   }
-}
-
-const invokedDirectly = (() => {
-  try {
-    const script = process.argv[1]
-    return script !== undefined && import.meta.url === pathToFileURL(realpathSync(script)).href
-  } catch {
-    return false
-  }
-})()
-
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code
-    },
-    (error) => {
-      process.stderr.write(`${error?.stack ?? error}\n`)
-      process.exitCode = 2
-    },
-  )
 }

@@ -123,7 +123,7 @@ describe('backplane-workflow', () => {
 
   it('runs as the built bin', () => {
     requireBuild()
-    const bin = join(packageDir, 'dist/cli.js')
+    const bin = join(packageDir, 'bin/backplane-workflow.js')
     expect(execFileSync(process.execPath, [bin, '--help'], { encoding: 'utf8' })).toMatch(/^Usage:/)
     const listed = execFileSync(process.execPath, [bin, 'list', '--config', config], {
       encoding: 'utf8',

@@ -80,13 +80,9 @@ export function checkKafkajsVersion(version: string | undefined): void {
 }
 
 function installedKafkajsVersion(): string | undefined {
-  // Resolved from this file, as the kafkajs import above is. tsup's CommonJS build empties
-  // import.meta (esbuild warns about it) and has a module __filename instead; the ESM build must
-  // not read __filename, which `node -e` and REPLs define globally. `require` cannot be tested
-  // for: esbuild swaps it for a shim that throws in the ESM build. A JSON import is no way out
-  // either: esbuild drops `with { type: 'json' }` for a node20 target.
-  const url: string | undefined = import.meta.url
-  return (createRequire(url ?? __filename)('kafkajs/package.json') as { version?: string }).version
+  // Resolved from this file, as the kafkajs import above is (tsup's `shims` give the CJS build a
+  // file URL for import.meta.url).
+  return (createRequire(import.meta.url)('kafkajs/package.json') as { version?: string }).version
 }
 
 // At import, so that createBroker fails before connecting anything, with the versions in the message.

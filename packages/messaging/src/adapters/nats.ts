@@ -127,13 +127,9 @@ export function packageVersionAbove(file: string, name: string, read = readFileS
 
 /** @internal The version of the `nats` package this module resolves, or undefined when it cannot tell. */
 export function installedNatsVersion(): string | undefined {
-  // The CJS build has no import.meta (esbuild leaves it empty) but has __filename; the ESM build the reverse.
-  const meta: { url?: string } = import.meta
-  const base = meta.url ?? (typeof __filename === 'string' ? __filename : undefined)
-  if (base === undefined) return undefined
   try {
     // Resolving the entry and walking up works whatever the package's exports map allows.
-    return packageVersionAbove(createRequire(base).resolve('nats'), 'nats')
+    return packageVersionAbove(createRequire(import.meta.url).resolve('nats'), 'nats')
   } catch {
     return undefined // bundled, or resolved some other way: nothing to check against
   }

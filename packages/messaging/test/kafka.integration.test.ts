@@ -7,7 +7,7 @@ import { brokerOutage, createFaultProxy } from './kafka/fault.js'
 const brokers = process.env.KAFKA_BROKERS
 
 const MISSING = `KAFKA_BROKERS is not set: the Kafka tests need the librdkafka mock cluster. Run them with \`npm test\`, or by hand:
-  bash scripts/services.sh up kafka && set -a && . <(bash scripts/services.sh env) && set +a && npx vitest run packages/messaging/test/kafka.test.ts`
+  bash scripts/services.sh up kafka && set -a && . <(bash scripts/services.sh env) && set +a && npx vitest run packages/messaging/test/kafka.integration.test.ts`
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
