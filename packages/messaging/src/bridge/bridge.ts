@@ -7,6 +7,7 @@ import { tracerRegistered } from '../telemetry.js'
 import { createAuthenticator, forbidden, type Principal } from './auth.js'
 import { BridgeError, issueLines } from './errors.js'
 import { type EtcdStoreOptions, etcdStore } from './etcd-store.js'
+import { sseGroup } from './groups.js'
 import { isJsonType, mediaType, parseJson, readBody, sendError, sendJson } from './http.js'
 import { type Answer, IdempotencyCache } from './idempotency.js'
 import { bridgeMetrics } from './metrics.js'
@@ -392,6 +393,7 @@ export function createBridge(input: BridgeOptions): Bridge {
       principal: principal.id,
       idempotency,
       batchLimit: options.limits.batchMessages,
+      jsonDepth: options.limits.jsonDepth,
     }
   }
 
@@ -412,7 +414,7 @@ export function createBridge(input: BridgeOptions): Bridge {
       requireJson(request)
       const input: SubscriptionInput = validate(
         subscriptionInputSchema,
-        parseJson(await readBody(request, options.limits.bodyBytes)),
+        parseJson(await readBody(request, options.limits.bodyBytes), options.limits.jsonDepth),
       )
       const ref = topicRef(input.topic)
       if (!principal.canSubscribe(ref)) throw forbidden(principal, 'subscribe to', ref)
@@ -475,7 +477,10 @@ export function createBridge(input: BridgeOptions): Bridge {
         return { status: 200, body: { routes: routes.list().filter((r) => visible(principal, r.source)) } }
       if (method !== 'POST') throw methodNotAllowed('GET, POST')
       requireJson(request)
-      const input: RouteInput = validate(routeInputSchema, parseJson(await readBody(request, options.limits.bodyBytes)))
+      const input: RouteInput = validate(
+        routeInputSchema,
+        parseJson(await readBody(request, options.limits.bodyBytes), options.limits.jsonDepth),
+      )
       const source = topicRef(input.source, 'source')
       const destinations = input.destinations.map((d) => topicRef(d, 'destination'))
       if (!principal.canSubscribe(source)) throw forbidden(principal, 'subscribe to', source)
@@ -600,10 +605,7 @@ export function createBridge(input: BridgeOptions): Bridge {
         const principal = auth.authenticate(request, query)
         const ref = topicRef(topicText)
         if (!principal.canSubscribe(ref)) throw forbidden(principal, 'subscribe to', ref)
-        const group = query?.get('group') ?? undefined
-        if (group !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(group)) {
-          throw new BridgeError(400, 'INVALID_REQUEST', 'group: use 1-128 characters among A-Z a-z 0-9 _ -')
-        }
+        const group = sseGroup(query?.get('group') ?? undefined)
         const from = query?.get('from') ?? 'latest'
         if (from !== 'latest' && from !== 'earliest') {
           throw new BridgeError(400, 'INVALID_REQUEST', 'from: expected "latest" or "earliest"')

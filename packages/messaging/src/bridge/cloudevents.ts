@@ -3,6 +3,14 @@ import type { PublishOptions } from '@backplane/messaging'
 import { z } from 'zod'
 import { BridgeError, issueLines } from './errors.js'
 import { isJsonType, parseJson } from './http.js'
+import {
+  checkAttribute,
+  checkAttributeName,
+  checkContentType,
+  checkHeader,
+  checkKey,
+  decodeHeaderValue,
+} from './wire-rules.js'
 
 /** What one message to publish is made of: `data` for broker.publish, and its options. */
 export interface Outgoing {
@@ -12,15 +20,26 @@ export interface Outgoing {
 
 /** CloudEvents attributes the core sets itself from publish options, or always (`time`). */
 const CORE_ATTRIBUTES = new Set(['ce-id', 'ce-source', 'ce-type', 'ce-specversion', 'ce-time'])
-const EXTENSION_NAME = /^[a-z0-9]{1,20}$/
 const JSON_TYPE = 'application/json'
 
 function invalid(message: string, details?: string[]): BridgeError {
   return new BridgeError(400, 'INVALID_CLOUDEVENT', message, { details })
 }
 
+/** A `ce-*` request header as the attribute value it encodes (binding 3.1.3.2). */
+function headerAttribute(request: IncomingMessage, name: string): string {
+  const value = request.headers[name]
+  const text = Array.isArray(value) ? value.join(', ') : (value as string)
+  return checkAttribute(`header ${name}`, decodeHeaderValue(`header ${name}`, text))
+}
+
 /** CloudEvents HTTP binary mode: attributes in `ce-*` headers, data in the body. */
-export function fromBinary(request: IncomingMessage, body: Buffer, contentType: string | undefined): Outgoing {
+export function fromBinary(
+  request: IncomingMessage,
+  body: Buffer,
+  contentType: string | undefined,
+  jsonDepth: number,
+): Outgoing {
   const h = request.headers
   if (h['ce-specversion'] !== '1.0') {
     throw invalid(`ce-specversion: expected "1.0", got ${JSON.stringify(h['ce-specversion'])}`)
@@ -31,19 +50,15 @@ export function fromBinary(request: IncomingMessage, body: Buffer, contentType: 
   let key: string | undefined
   for (const name in h) {
     if (!name.startsWith('ce-') || CORE_ATTRIBUTES.has(name)) continue
-    const attribute = name.slice(3)
-    if (!EXTENSION_NAME.test(attribute)) {
-      throw invalid(`header ${name}: CloudEvents attribute names are 1-20 lowercase letters and digits`)
-    }
-    const value = h[name]
-    const text = Array.isArray(value) ? value.join(', ') : (value as string)
-    if (attribute === 'partitionkey') key = text
+    const attribute = checkAttributeName(`header ${name}`, name.slice(3))
+    const text = headerAttribute(request, name)
+    if (attribute === 'partitionkey') key = checkKey(`header ${name}`, text)
     else headers[name] = text
   }
   const options: Outgoing['options'] = {
-    id: h['ce-id'] as string,
-    source: h['ce-source'] as string,
-    type: h['ce-type'] as string,
+    id: headerAttribute(request, 'ce-id'),
+    source: headerAttribute(request, 'ce-source'),
+    type: headerAttribute(request, 'ce-type'),
     headers,
   }
   if (key !== undefined) options.key = key
@@ -52,7 +67,7 @@ export function fromBinary(request: IncomingMessage, body: Buffer, contentType: 
     if (body.length > 0) throw unsupportedType()
     return { data: null, options }
   }
-  return { data: bodyData(body, contentType, request.headers['content-type'] as string, options), options }
+  return { data: bodyData(body, contentType, request.headers['content-type'] as string, options, jsonDepth), options }
 }
 
 export function unsupportedType(): BridgeError {
@@ -64,21 +79,35 @@ export function unsupportedType(): BridgeError {
 }
 
 /** JSON is checked (400 on malformed JSON) and sent as the bytes received; anything else as bytes with its type. */
-function bodyData(body: Buffer, type: string, fullType: string, options: Outgoing['options']): unknown {
-  options.contentType = fullType
+function bodyData(
+  body: Buffer,
+  type: string,
+  fullType: string,
+  options: Outgoing['options'],
+  jsonDepth: number,
+): unknown {
+  options.contentType = checkContentType('header content-type', fullType)
   if (isJsonType(type)) {
     if (body.length === 0)
       throw new BridgeError(400, 'INVALID_JSON', `the body is empty, but Content-Type says ${type}`)
-    parseJson(body)
+    parseJson(body, jsonDepth)
   }
   return body
 }
 
 /** A plain body: JSON or any media type. */
-export function fromPlain(request: IncomingMessage, body: Buffer, contentType: string | undefined): Outgoing {
+export function fromPlain(
+  request: IncomingMessage,
+  body: Buffer,
+  contentType: string | undefined,
+  jsonDepth: number,
+): Outgoing {
   if (contentType === undefined) throw unsupportedType()
   const options: Outgoing['options'] = { headers: {} }
-  return { data: bodyData(body, contentType, request.headers['content-type'] as string, options), options }
+  return {
+    data: bodyData(body, contentType, request.headers['content-type'] as string, options, jsonDepth),
+    options,
+  }
 }
 
 const structuredSchema = z.looseObject({
@@ -113,20 +142,25 @@ export function fromStructured(value: unknown, where = '(body)'): Outgoing {
     throw invalid(`not a CloudEvent: ${details.join('; ')}`, details)
   }
   const event = parsed.data
+  const at = (name: string) => (where === '(body)' ? name : `${where}.${name}`)
   const headers: Record<string, string> = {}
   let key: string | undefined
   for (const [name, attribute] of Object.entries(event)) {
     if (STRUCTURED_KNOWN.has(name)) continue
-    if (!EXTENSION_NAME.test(name)) {
-      throw invalid(`${name}: CloudEvents attribute names are 1-20 lowercase letters and digits`)
-    }
+    checkAttributeName(at(name), name)
     if (typeof attribute !== 'string' && typeof attribute !== 'number' && typeof attribute !== 'boolean') {
-      throw invalid(`${name}: an extension attribute must be a string, number or boolean`)
+      throw invalid(`${at(name)}: an extension attribute must be a string, number or boolean`)
     }
-    if (name === 'partitionkey') key = String(attribute)
-    else headers[`ce-${name}`] = String(attribute)
+    if (name === 'partitionkey') key = checkKey(at(name), String(attribute))
+    else headers[`ce-${name}`] = checkAttribute(at(name), String(attribute))
   }
-  const options: Outgoing['options'] = { id: event.id, source: event.source, type: event.type, headers }
+  const options: Outgoing['options'] = {
+    id: checkAttribute(at('id'), event.id),
+    source: checkAttribute(at('source'), event.source),
+    type: checkAttribute(at('type'), event.type),
+    headers,
+  }
+  if (event.datacontenttype !== undefined) checkContentType(at('datacontenttype'), event.datacontenttype)
   if (key !== undefined) options.key = key
   if (event.data_base64 !== undefined) {
     if (event.data !== undefined) throw invalid('give `data` or `data_base64`, not both')
@@ -170,11 +204,15 @@ export function fromBatchEntry(value: unknown, index: number): Outgoing {
     throw new BridgeError(400, 'INVALID_REQUEST', details.join('; '), { details })
   }
   const e = parsed.data
-  const options: Outgoing['options'] = { headers: e.headers ?? {} }
-  if (e.key !== undefined) options.key = e.key
-  if (e.id !== undefined) options.id = e.id
-  if (e.type !== undefined) options.type = e.type
-  if (e.source !== undefined) options.source = e.source
+  const at = (name: string) => `messages[${index}].${name}`
+  const headers = e.headers ?? {}
+  for (const name in headers) checkHeader(`${at('headers')}.${name}`, name, headers[name] as string)
+  const options: Outgoing['options'] = { headers }
+  if (e.key !== undefined) options.key = checkKey(at('key'), e.key)
+  if (e.id !== undefined) options.id = checkAttribute(at('id'), e.id)
+  if (e.type !== undefined) options.type = checkAttribute(at('type'), e.type)
+  if (e.source !== undefined) options.source = checkAttribute(at('source'), e.source)
+  if (e.contentType !== undefined) checkContentType(at('contentType'), e.contentType)
   if (e.data_base64 !== undefined) {
     if (e.data !== undefined)
       throw new BridgeError(400, 'INVALID_REQUEST', `messages[${index}]: give data or data_base64, not both`)

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BridgeError } from './errors.js'
+import { checkJsonDepth } from './json-limits.js'
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
 
@@ -34,8 +35,9 @@ export function isJsonType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json')
 }
 
-/** Parses JSON text, or answers 400 INVALID_JSON saying where it broke. */
-export function parseJson(body: Buffer): unknown {
+/** Parses JSON text, or answers 400 INVALID_JSON saying where it broke (JSON_TOO_DEEP past `maxDepth`). */
+export function parseJson(body: Buffer, maxDepth: number): unknown {
+  checkJsonDepth(body, maxDepth)
   try {
     return JSON.parse(body.toString('utf8'))
   } catch (error) {

@@ -1,4 +1,5 @@
 export { type Bridge, createBridge } from './bridge.js'
+export { answerClientError } from './client-error.js'
 export { type BridgeConfig, loadBridgeConfig } from './config.js'
 export { BridgeError, type BridgeErrorCode } from './errors.js'
 export { type EtcdStoreOptions, etcdStore } from './etcd-store.js'

@@ -1,6 +1,8 @@
 import type { Broker, LoggerLike } from '@backplane/messaging'
 import { z } from 'zod'
 import { BridgeError, issueLines } from './errors.js'
+import { RESERVED_GROUP_PREFIX } from './groups.js'
+import { DEFAULT_JSON_DEPTH } from './json-limits.js'
 import type { BridgeStore } from './store.js'
 
 /** Ids of subscriptions and routes: safe in URLs, etcd keys, file names and group names. */
@@ -35,6 +37,10 @@ export const subscriptionInputSchema = z.strictObject({
   group: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,128}$/, 'use 1-128 characters among A-Z a-z 0-9 _ -')
+    .refine(
+      (g) => !g.startsWith(RESERVED_GROUP_PREFIX),
+      `names starting with ${RESERVED_GROUP_PREFIX} are the bridge's own`,
+    )
     .optional(),
   /** HMAC-SHA256 key: each call carries `X-Backplane-Signature: sha256=<hex of the body's HMAC>`. */
   secret: z.string().min(1).max(1024).optional(),
@@ -155,8 +161,10 @@ export const bridgeOptionsSchema = z
         bodyBytes: z.number().int().positive().default(1_048_576),
         requestTimeoutMs: z.number().int().positive().default(30_000),
         batchMessages: z.number().int().positive().default(1_000),
+        /** Arrays and objects nested deeper than this in a JSON body are refused (400 JSON_TOO_DEEP). */
+        jsonDepth: z.number().int().min(2).max(1_000).default(DEFAULT_JSON_DEPTH),
       })
-      .default({ bodyBytes: 1_048_576, requestTimeoutMs: 30_000, batchMessages: 1_000 }),
+      .prefault({}),
     webhooks: z
       .strictObject({
         /** Hosts (`hooks.example.com`, `*.example.com`), addresses and networks (`10.0.0.0/8`) webhooks may call. */

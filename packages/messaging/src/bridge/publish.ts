@@ -5,6 +5,7 @@ import { BridgeError } from './errors.js'
 import { isJsonType, mediaType, parseJson } from './http.js'
 import { type Answer, derivedId, fingerprint, IdempotencyCache } from './idempotency.js'
 import type { TopicRef } from './topics.js'
+import { checkKey } from './wire-rules.js'
 
 export interface PublishContext {
   broker: Broker
@@ -15,6 +16,8 @@ export interface PublishContext {
   principal: string
   idempotency: IdempotencyCache
   batchLimit: number
+  /** limits.jsonDepth */
+  jsonDepth: number
 }
 
 /** What a broker failure means to the HTTP caller. */
@@ -63,18 +66,18 @@ export function publishOne(
 ): Promise<Answer> {
   const type = mediaType(request)
   let message: Outgoing
-  if (type === 'application/cloudevents+json') message = fromStructured(parseJson(body))
+  if (type === 'application/cloudevents+json') message = fromStructured(parseJson(body, ctx.jsonDepth))
   else if (type === 'application/cloudevents-batch+json') {
     throw new BridgeError(
       415,
       'UNSUPPORTED_MEDIA_TYPE',
       `a CloudEvents batch goes to POST /v1/topics/${ctx.ref.topic}/batch`,
     )
-  } else if (request.headers['ce-specversion'] !== undefined) message = fromBinary(request, body, type)
-  else message = fromPlain(request, body, type)
+  } else if (request.headers['ce-specversion'] !== undefined) message = fromBinary(request, body, type, ctx.jsonDepth)
+  else message = fromPlain(request, body, type, ctx.jsonDepth)
   withSource(message, ctx.source)
   const key = query?.get('key')
-  if (key) message.options.key = key
+  if (key) message.options.key = checkKey('query parameter key', key)
 
   const send = async (): Promise<Answer> => {
     try {
@@ -120,7 +123,7 @@ export function publishBatch(ctx: PublishContext, request: IncomingMessage, body
       `a batch is application/json ({ "messages": [...] }) or application/cloudevents-batch+json, not ${type ?? 'without Content-Type'}`,
     )
   }
-  const parsed = parseJson(body)
+  const parsed = parseJson(body, ctx.jsonDepth)
   const structured = type === 'application/cloudevents-batch+json'
   const entries = Array.isArray(parsed)
     ? parsed

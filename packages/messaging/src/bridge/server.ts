@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { isIP } from 'node:net'
 import type { LoggerLike } from '@backplane/messaging'
 import { type Bridge, createBridge } from './bridge.js'
+import { answerClientError } from './client-error.js'
 import { type BridgeConfig, loadBridgeConfig } from './config.js'
 import { BridgeError } from './errors.js'
 
@@ -65,6 +66,7 @@ export async function startBridgeServer(options: BridgeServerOptions): Promise<B
   }
   const bridge = createBridge({ ...config.options, insecure: keys.length === 0, ...(logger ? { logger } : {}) })
   const server = createServer(bridge.handler)
+  server.on('clientError', answerClientError)
   server.requestTimeout = 60_000
   server.headersTimeout = 30_000
   server.keepAliveTimeout = 65_000

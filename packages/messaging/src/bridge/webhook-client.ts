@@ -90,9 +90,7 @@ export function callWebhook(call: WebhookCall): Promise<WebhookResponse> {
       options.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
     }
     let settled = false
-    const timer = setTimeout(() => {
-      request.destroy(Object.assign(new Error(`no answer within ${call.timeoutMs} ms`), { code: 'ETIMEDOUT' }))
-    }, call.timeoutMs)
+    let timer: NodeJS.Timeout | undefined
     const finish = (error: Error | undefined, response?: WebhookResponse) => {
       if (settled) return
       settled = true
@@ -100,33 +98,44 @@ export function callWebhook(call: WebhookCall): Promise<WebhookResponse> {
       if (error) reject(error)
       else resolve(response as WebhookResponse)
     }
-    const request = (secure ? https : http).request(options, (response) => {
-      const status = response.statusCode ?? 0
-      const retryAfter = response.headers['retry-after']
-      const chunks: Buffer[] = []
-      let kept = 0
-      let total = 0
-      response.on('data', (chunk: Buffer) => {
-        total += chunk.length
-        if (kept < SNIPPET_BYTES) {
-          chunks.push(chunk)
-          kept += chunk.length
-        }
-        if (total > MAX_RESPONSE_BYTES) {
-          response.destroy()
-          done()
-        }
-      })
-      const done = () =>
-        finish(undefined, {
-          status,
-          retryAfter,
-          snippet: Buffer.concat(chunks).toString('utf8', 0, SNIPPET_BYTES).replace(/\s+/g, ' ').trim(),
+    let request: http.ClientRequest
+    try {
+      // Throws at once on a header value HTTP cannot carry: that must fail this call (retried,
+      // then dead-lettered), not the process.
+      request = (secure ? https : http).request(options, (response) => {
+        const status = response.statusCode ?? 0
+        const retryAfter = response.headers['retry-after']
+        const chunks: Buffer[] = []
+        let kept = 0
+        let total = 0
+        response.on('data', (chunk: Buffer) => {
+          total += chunk.length
+          if (kept < SNIPPET_BYTES) {
+            chunks.push(chunk)
+            kept += chunk.length
+          }
+          if (total > MAX_RESPONSE_BYTES) {
+            response.destroy()
+            done()
+          }
         })
-      response.on('end', done)
-      response.on('error', (error) => finish(error))
-      response.on('aborted', () => finish(new Error('the answer was cut off')))
-    })
+        const done = () =>
+          finish(undefined, {
+            status,
+            retryAfter,
+            snippet: Buffer.concat(chunks).toString('utf8', 0, SNIPPET_BYTES).replace(/\s+/g, ' ').trim(),
+          })
+        response.on('end', done)
+        response.on('error', (error) => finish(error))
+        response.on('aborted', () => finish(new Error('the answer was cut off')))
+      })
+    } catch (error) {
+      finish(error as Error)
+      return
+    }
+    timer = setTimeout(() => {
+      request.destroy(Object.assign(new Error(`no answer within ${call.timeoutMs} ms`), { code: 'ETIMEDOUT' }))
+    }, call.timeoutMs)
     request.on('error', (error) => finish(error))
     request.end(call.body)
   })

@@ -11,6 +11,7 @@ import {
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import { tracerRegistered } from '../telemetry.js'
 import { compileFilter, type HeaderPredicate } from './filter.js'
+import { webhookGroup } from './groups.js'
 import { bridgeMetrics } from './metrics.js'
 import type { ResolvedBridgeOptions } from './options.js'
 import { retryStart } from './retry-start.js'
@@ -18,6 +19,7 @@ import type { WebhookPolicy } from './ssrf.js'
 import type { StoredSubscription } from './store.js'
 import type { TopicRef } from './topics.js'
 import { callWebhook, parseRetryAfter, redactUrl, SIGNATURE_HEADER, signWebhookBody } from './webhook-client.js'
+import { encodeHeaderValue } from './wire-rules.js'
 
 export type WebhookSettings = ResolvedBridgeOptions['webhooks']
 
@@ -98,11 +100,17 @@ export interface WebhookDeps {
   onGone(id: string): void
 }
 
+/**
+ * The message's headers for the call. CloudEvents attributes go percent-encoded (HTTP binding
+ * 3.1.3.2), so any Unicode value arrives intact; the bridge accepts no other header HTTP cannot
+ * carry, so those dropped here came from another publisher on the broker.
+ */
 function forwardedHeaders(message: Message<unknown>): Record<string, string> {
   const headers: Record<string, string> = {}
   for (const name in message.headers) {
     if (NOT_FORWARDED.has(name)) continue
-    const value = message.headers[name] as string
+    const given = message.headers[name] as string
+    const value = name.startsWith('ce-') ? encodeHeaderValue(given) : given
     try {
       http.validateHeaderName(name)
       http.validateHeaderValue(name, value)
@@ -153,7 +161,7 @@ export class WebhookManager {
       ref,
       broker,
       url,
-      group: stored.group ?? `backplane-bridge-webhook-${stored.id}`,
+      group: stored.group ?? webhookGroup(stored.id),
       filter: compileFilter(stored.filter),
       agent: url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
       subscription: undefined,
@@ -280,7 +288,7 @@ export class WebhookManager {
     headers['user-agent'] = USER_AGENT
     headers['x-backplane-subscription'] = id
     headers['x-backplane-attempt'] = String(message.attempt)
-    if (message.key !== undefined) headers['ce-partitionkey'] ??= message.key
+    if (message.key !== undefined) headers['ce-partitionkey'] ??= encodeHeaderValue(message.key)
     if (run.stored.secret !== undefined) headers[SIGNATURE_HEADER] = signWebhookBody(run.stored.secret, message.raw)
 
     // The handler runs in the message's trace (the core's process span): the call continues it.
