@@ -2,7 +2,7 @@ import { context } from '@opentelemetry/api'
 import type { z } from 'zod'
 import { backoffDelay } from './backoff.js'
 import type { DedupeStore } from './dedupe.js'
-import { decodeBody, dedupeKey, type Message, messageId, publishedAt } from './envelope.js'
+import { decodeBody, dedupeKey, type Message, messageId, PUBLISHED, publishedAt } from './envelope.js'
 import { NonRetryableError, RetryAfterError } from './errors.js'
 import type { ResolvedSubscribeOptions } from './options.js'
 import { RunningDeliveries } from './running.js'
@@ -137,13 +137,16 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
       )
       return
     }
+    const at = new Date().toISOString()
     const headers: Record<string, string> = {
       ...delivery.headers,
       [DLQ.reason]: reason,
       [DLQ.error]: text.slice(0, 1024),
       [DLQ.attempts]: String(attempts),
       [DLQ.topic]: ctx.topic,
-      [DLQ.at]: new Date().toISOString(),
+      [DLQ.at]: at,
+      // The dead letter's own publish time (its `publishedAt`); `ce-time` stays the event's.
+      [PUBLISHED]: at,
     }
     if (ctx.group !== undefined) headers[DLQ.group] = ctx.group
     const message: TransportMessage = { topic: deadLetterTopic, key: delivery.key, headers, value: delivery.value }

@@ -11,6 +11,14 @@ export const CE = {
   contentType: 'content-type',
 } as const
 
+/**
+ * When the message was published, set only when the publisher gave the event's own `time`
+ * (which stays in `ce-time`): `publishedAt` reads it, so a backdated event is not taken for an
+ * old message by whatever orders or skips messages by publish time. The core's own header: set
+ * or removed on every publish, never copied from the publisher's headers.
+ */
+export const PUBLISHED = 'backplane-published'
+
 const JSON_TYPE = 'application/json'
 const BYTES_TYPE = 'application/octet-stream'
 
@@ -26,6 +34,7 @@ export interface Message<T = unknown> {
   readonly headers: Readonly<Record<string, string>>
   /** 1 on the first attempt, counting retries and the broker's redeliveries. */
   readonly attempt: number
+  /** When it was published: `ce-time`, or `backplane-published` when the publisher set `time`. */
   readonly publishedAt: Date
   /** The body exactly as it travelled. */
   readonly raw: Uint8Array
@@ -40,6 +49,7 @@ export interface EnvelopeOptions {
   /** CloudEvents `source`; defaults to the broker's `source` option. */
   source?: string | undefined
   contentType?: string | undefined
+  /** CloudEvents `time`, the event's; the publish time then goes in `backplane-published`. */
   time?: string | undefined
 }
 
@@ -56,7 +66,8 @@ function isoNow(): string {
 }
 
 /**
- * Builds the transport message: user headers first, then the CloudEvents attributes, which win.
+ * Builds the transport message: user headers first, then the CloudEvents attributes, which win,
+ * and `backplane-published` when `time` is given (removed from the user headers otherwise).
  * The headers are one object literal when the publisher gave none (the common case): V8 then
  * makes it in one allocation with its properties inside it, where adding them one by one grows
  * it twice. It matters because a broker that queues messages keeps every one of these alive.
@@ -79,17 +90,28 @@ export function encodeMessage(
     contentType ??= JSON_TYPE
   }
   const id = options.id ?? randomUUID()
-  const time = options.time ?? isoNow()
+  const time = options.time
   let headers: Record<string, string>
   if (options.headers === undefined) {
-    headers = {
-      'ce-id': id,
-      'ce-source': options.source ?? source,
-      'ce-type': options.type ?? topic,
-      'ce-specversion': '1.0',
-      'ce-time': time,
-      'content-type': contentType,
-    }
+    headers =
+      time === undefined
+        ? {
+            'ce-id': id,
+            'ce-source': options.source ?? source,
+            'ce-type': options.type ?? topic,
+            'ce-specversion': '1.0',
+            'ce-time': isoNow(),
+            'content-type': contentType,
+          }
+        : {
+            'ce-id': id,
+            'ce-source': options.source ?? source,
+            'ce-type': options.type ?? topic,
+            'ce-specversion': '1.0',
+            'ce-time': time,
+            'content-type': contentType,
+            'backplane-published': isoNow(), // PUBLISHED
+          }
   } else {
     headers = {}
     for (const name in options.headers) headers[name.toLowerCase()] = String(options.headers[name])
@@ -97,8 +119,11 @@ export function encodeMessage(
     headers[CE.source] = options.source ?? source
     headers[CE.type] = options.type ?? topic
     headers[CE.specversion] = '1.0'
-    headers[CE.time] = time
+    headers[CE.time] = time ?? isoNow()
     headers[CE.contentType] = contentType
+    if (time !== undefined) headers[PUBLISHED] = isoNow()
+    // Copied from a message received (a republish): its publish time is not this one's.
+    else if (headers[PUBLISHED] !== undefined) delete headers[PUBLISHED]
   }
   return { topic, key: options.key, headers, value }
 }
@@ -126,8 +151,9 @@ export function dedupeKey(message: TransportMessage): string {
   return `${message.headers[CE.source] ?? ''}\u0000${message.headers[CE.id] ?? ''}`
 }
 
+/** `backplane-published` when the publisher set the event's `time`, else `ce-time`. */
 export function publishedAt(message: TransportMessage): Date {
-  const time = message.headers[CE.time]
+  const time = message.headers[PUBLISHED] ?? message.headers[CE.time]
   const parsed = time === undefined ? Number.NaN : Date.parse(time)
   return new Date(Number.isNaN(parsed) ? Date.now() : parsed)
 }

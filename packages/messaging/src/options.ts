@@ -15,7 +15,10 @@ export const publishOptionsSchema = z.strictObject({
   type: z.string().min(1).optional(),
   /** CloudEvents `source`; the broker's `source` by default. */
   source: z.string().min(1).optional(),
-  /** CloudEvents `time` (RFC 3339); now by default. A router forwarding an event keeps the producer's. */
+  /**
+   * CloudEvents `time` (RFC 3339), the event's own; now by default. A router forwarding an event
+   * keeps the producer's. When given, the publish time goes in `backplane-published` (`publishedAt`).
+   */
   time: z.iso.datetime({ offset: true }).optional(),
   /** Content type of the data: JSON by default, `application/octet-stream` for bytes. */
   contentType: z.string().min(1).optional(),

@@ -9,6 +9,7 @@ import {
   checkContentType,
   checkHeader,
   checkKey,
+  checkTime,
   decodeHeaderValue,
 } from './wire-rules.js'
 
@@ -18,7 +19,7 @@ export interface Outgoing {
   options: PublishOptions & { headers: Record<string, string> }
 }
 
-/** CloudEvents attributes the core sets itself from publish options, or always (`time`). */
+/** CloudEvents attributes the core sets from publish options (`time`: the client's, else now). */
 const CORE_ATTRIBUTES = new Set(['ce-id', 'ce-source', 'ce-type', 'ce-specversion', 'ce-time'])
 const JSON_TYPE = 'application/json'
 
@@ -60,6 +61,11 @@ export function fromBinary(
     source: headerAttribute(request, 'ce-source'),
     type: headerAttribute(request, 'ce-type'),
     headers,
+  }
+  const time = h['ce-time']
+  if (time !== undefined) {
+    const text = Array.isArray(time) ? time.join(', ') : time
+    options.time = checkTime('header ce-time', decodeHeaderValue('header ce-time', text))
   }
   if (key !== undefined) options.key = key
   if (contentType === undefined) {
@@ -160,6 +166,7 @@ export function fromStructured(value: unknown, where = '(body)'): Outgoing {
     type: checkAttribute(at('type'), event.type),
     headers,
   }
+  if (event.time !== undefined) options.time = checkTime(at('time'), event.time)
   if (event.datacontenttype !== undefined) checkContentType(at('datacontenttype'), event.datacontenttype)
   if (key !== undefined) options.key = key
   if (event.data_base64 !== undefined) {

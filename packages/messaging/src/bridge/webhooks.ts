@@ -50,7 +50,7 @@ export interface SubscriptionView extends Omit<StoredSubscription, 'secret' | 'o
   }
 }
 
-/** Message headers never copied into a webhook call: hop-by-hop, credentials, and what the bridge sets. */
+/** Message headers never copied into a webhook call: hop-by-hop, credentials, what the bridge and the core set. */
 const NOT_FORWARDED = new Set([
   'host',
   'connection',
@@ -71,6 +71,8 @@ const NOT_FORWARDED = new Set([
   SIGNATURE_HEADER,
   'x-backplane-subscription',
   'x-backplane-attempt',
+  // The core's publish time for an event that came with its own `time`: the broker's bookkeeping.
+  'backplane-published',
 ])
 
 const USER_AGENT = 'backplane-bridge/1'

@@ -11,7 +11,9 @@
  *   Webhook calls carry them percent-encoded (CloudEvents HTTP binding 3.1.3.2).
  * - Other header values: visible ASCII and inner spaces (RFC 9110 field-value without obs-text,
  *   which receivers decode inconsistently), 1-MAX_VALUE characters.
+ * - CloudEvents `time`: an RFC 3339 timestamp, as the core's `time` publish option takes it.
  */
+import { z } from 'zod'
 import { BridgeError, type BridgeErrorCode } from './errors.js'
 
 export const ATTRIBUTE_NAME = /^[a-z0-9]{1,20}$/
@@ -58,6 +60,23 @@ export function checkAttribute(field: string, value: string): string {
   const problem = ceStringProblem(value)
   if (problem) throw refuse('INVALID_CLOUDEVENT', field, problem, CE_STRING_RULE)
   return value
+}
+
+// The core's rule for the `time` publish option (src/options.ts): what passes here, it takes.
+const TIMESTAMP = z.iso.datetime({ offset: true })
+export const TIMESTAMP_RULE =
+  'an RFC 3339 timestamp with seconds, an upper-case T, and Z or a +hh:mm / -hh:mm offset (2026-12-01T09:30:00Z, 2026-12-01T10:30:00.25+01:00)'
+
+/** CloudEvents `time` (the Timestamp type): kept as the event's time, so it must be one. */
+export function checkTime(field: string, value: string): string {
+  if (value.length <= MAX_VALUE && TIMESTAMP.safeParse(value).success) return value
+  const problem =
+    value.length === 0
+      ? 'is empty'
+      : value.length > MAX_VALUE
+        ? `is longer than ${MAX_VALUE} characters`
+        : `has the value ${JSON.stringify(value)}`
+  throw refuse('INVALID_CLOUDEVENT', field, problem, TIMESTAMP_RULE)
 }
 
 /** An extension attribute name (without `ce-`). */

@@ -129,6 +129,24 @@ const nasty = fc.oneof(
   }),
   fc.constantFrom('Łódź', 'a\r\nb', 'x', '', ' pad ', '%41', 'com.example.created'),
 )
+/** CloudEvents `time`: RFC 3339 timestamps (past, future, with offsets and fractions) and what is not one. */
+const timeValue = fc.oneof(
+  fc
+    .date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })
+    .map((d) => d.toISOString()),
+  fc.constantFrom(
+    '2025-06-30T23:59:59.5-07:00',
+    '2026-12-01T10:00:00+01:00',
+    '1999-12-31T23:59:59.123456789Z',
+    '2026-12-01t10:00:00z',
+    '2026-02-30T00:00:00Z',
+    '2026-12-01T10:00',
+    '2026-12-01',
+    'yesterday',
+    '',
+  ),
+  nasty,
+)
 /** Attributes of structured mode that are not extensions. */
 const STRUCTURED = ['specversion', 'id', 'source', 'type', 'data', 'time', 'datacontenttype', 'data_base64']
 /** A value sent raw in a header as the bridge reads it: UTF-8, trimmed (HTTP), `%XX` runs decoded (the binding). */
@@ -317,6 +335,7 @@ export function hostileInputSuite(name: string, hooks: HostileHooks): void {
         source: utf8(event.source as string),
         type: utf8(event.type as string),
       }
+      if (event.time !== undefined) attributes.time = event.time as string
       let key: string | undefined
       for (const [n, v] of Object.entries(extensions)) {
         if (n === 'partitionkey') key = utf8(String(v))
@@ -428,7 +447,15 @@ export function hostileInputSuite(name: string, hooks: HostileHooks): void {
 
     it('CloudEvents structured mode: any attributes and extensions', async () => {
       await property(
-        fc.tuple(nasty, nasty, nasty, extensionsOf, fc.jsonValue({ maxDepth: 4 }), cuts),
+        fc.tuple(
+          nasty,
+          nasty,
+          nasty,
+          extensionsOf,
+          fc.jsonValue({ maxDepth: 4 }),
+          cuts,
+          fc.option(timeValue, { nil: undefined }),
+        ),
         async (
           id: string,
           source: string,
@@ -436,9 +463,18 @@ export function hostileInputSuite(name: string, hooks: HostileHooks): void {
           extensions: Record<string, unknown>,
           data: unknown,
           chunking: number[],
+          time: string | undefined,
         ) => {
           const eventId = `s${++ids}-${id}`
-          const event = { ...extensions, specversion: '1.0', id: eventId, source, type, data }
+          const event = {
+            ...extensions,
+            specversion: '1.0',
+            id: eventId,
+            source,
+            type,
+            data,
+            ...(time === undefined ? {} : { time }),
+          }
           const body = Buffer.from(JSON.stringify(event), 'utf8')
           const answer = await rawRequest(
             port(),
@@ -454,7 +490,15 @@ export function hostileInputSuite(name: string, hooks: HostileHooks): void {
 
     it('CloudEvents binary mode: any ce-* headers, percent-encoded or raw', async () => {
       await property(
-        fc.tuple(nasty, nasty, fc.dictionary(attributeName, nasty, { maxKeys: 3 }), fc.boolean(), jsonText, cuts),
+        fc.tuple(
+          nasty,
+          nasty,
+          fc.dictionary(attributeName, nasty, { maxKeys: 3 }),
+          fc.boolean(),
+          jsonText,
+          cuts,
+          fc.option(timeValue, { nil: undefined }),
+        ),
         async (
           source: string,
           type: string,
@@ -462,6 +506,7 @@ export function hostileInputSuite(name: string, hooks: HostileHooks): void {
           encode: boolean,
           text: string,
           chunking: number[],
+          time: string | undefined,
         ) => {
           const eventId = `b${++ids}`
           const value = (v: string) => (encode ? percent(v) : v)
@@ -483,11 +528,13 @@ export function hostileInputSuite(name: string, hooks: HostileHooks): void {
             ['content-type', 'application/json'],
           ]
           for (const [n, v] of names) headers.push([`ce-${n}`, value(v)])
+          if (time !== undefined) headers.push(['ce-time', value(time)])
           const body = Buffer.from(text, 'utf8')
           const answer = await rawRequest(port(), head('POST', `/v1/topics/${topic}`, headers, body), body, chunking)
           checkAnswer(answer)
           if (answer.status === 202) {
             const attributes: Record<string, string> = { id: eventId, source: sent(source), type: sent(type) }
+            if (time !== undefined) attributes.time = sent(time)
             let key: string | undefined
             for (const [n, v] of names) {
               if (n === 'partitionkey') key = sent(v)

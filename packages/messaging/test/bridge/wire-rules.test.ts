@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { checkJsonDepth } from '../../src/bridge/json-limits.js'
-import { ceStringProblem, decodeHeaderValue, encodeHeaderValue } from '../../src/bridge/wire-rules.js'
+import { ceStringProblem, checkTime, decodeHeaderValue, encodeHeaderValue } from '../../src/bridge/wire-rules.js'
+import { publishOptionsSchema } from '../../src/options.js'
 
 const wellFormed = fc.string({ unit: 'binary', maxLength: 40 })
 
@@ -35,6 +36,34 @@ describe('wire rules', () => {
     expect(ceStringProblem('x\ufffe')).toBe('holds the noncharacter U+FFFE at index 1')
     expect(ceStringProblem(' x')).toBe('starts or ends with white space')
     expect(ceStringProblem('')).toBe('is empty')
+  })
+
+  it('CloudEvents time: RFC 3339 timestamps pass as they are, anything else is named; the core takes what passes', () => {
+    for (const ok of ['2026-12-01T09:30:00Z', '2026-12-01T10:30:00.25+01:00', '1999-12-31T23:59:59.123456789-07:00']) {
+      expect(checkTime('time', ok)).toBe(ok)
+    }
+    expect(() => checkTime('header ce-time', '2026-12-01 09:30:00Z')).toThrow(
+      'header ce-time has the value "2026-12-01 09:30:00Z": expected an RFC 3339 timestamp',
+    )
+    expect(() => checkTime('time', '')).toThrow(/^time is empty: expected an RFC 3339 timestamp/)
+    expect(() => checkTime('time', `2026-12-01T09:30:00.${'1'.repeat(2000)}Z`)).toThrow(/longer than 1024 characters/)
+    const candidate = fc.oneof(
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.stringMatching(/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?([Zz]|[+-]\d{2}:?\d{2})?$/),
+      wellFormed,
+    )
+    fc.assert(
+      fc.property(candidate, (time) => {
+        let accepted = true
+        try {
+          checkTime('time', time)
+        } catch {
+          accepted = false
+        }
+        expect(publishOptionsSchema.safeParse({ time }).success).toBe(accepted)
+      }),
+      { numRuns: 500 },
+    )
   })
 
   it('JSON depth counts brackets outside strings only', () => {
