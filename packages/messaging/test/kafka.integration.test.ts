@@ -33,6 +33,10 @@ if (!brokers) {
   brokerConformance('kafka', {
     connect,
     slow: 3,
+    // The librdkafka mock cluster's group coordinator sometimes never completes a rebalance of
+    // members joining together (and once aborted on `Assertion !member->resp`,
+    // rdkafka_mock_cgrp.c:567): seen in 2 of 4 full runs, never in a run of this file alone.
+    retry: 2,
     restart: async () => {
       await brokerOutage(proxy, 8000)
       // The outage is only real if no connection went around the proxy.
