@@ -6,8 +6,8 @@ import { isJsonType, parseJson } from './http.js'
 import {
   checkAttribute,
   checkAttributeName,
-  checkContentType,
   checkHeader,
+  checkHeaderValue,
   checkKey,
   checkTime,
   decodeHeaderValue,
@@ -27,11 +27,15 @@ function invalid(message: string, details?: string[]): BridgeError {
   return new BridgeError(400, 'INVALID_CLOUDEVENT', message, { details })
 }
 
-/** A `ce-*` request header as the attribute value it encodes (binding 3.1.3.2). */
-function headerAttribute(request: IncomingMessage, name: string): string {
+/** The text a `ce-*` request header encodes (binding 3.1.3.2). */
+function headerText(request: IncomingMessage, name: string): string {
   const value = request.headers[name]
-  const text = Array.isArray(value) ? value.join(', ') : (value as string)
-  return checkAttribute(`header ${name}`, decodeHeaderValue(`header ${name}`, text))
+  return decodeHeaderValue(`header ${name}`, Array.isArray(value) ? value.join(', ') : (value as string))
+}
+
+/** A `ce-*` request header as the attribute value it encodes. */
+function headerAttribute(request: IncomingMessage, name: string): string {
+  return checkAttribute(`header ${name}`, headerText(request, name))
 }
 
 /** CloudEvents HTTP binary mode: attributes in `ce-*` headers, data in the body. */
@@ -62,11 +66,7 @@ export function fromBinary(
     type: headerAttribute(request, 'ce-type'),
     headers,
   }
-  const time = h['ce-time']
-  if (time !== undefined) {
-    const text = Array.isArray(time) ? time.join(', ') : time
-    options.time = checkTime('header ce-time', decodeHeaderValue('header ce-time', text))
-  }
+  if (h['ce-time'] !== undefined) options.time = checkTime('header ce-time', headerText(request, 'ce-time'))
   if (key !== undefined) options.key = key
   if (contentType === undefined) {
     // CloudEvents allow an event without data.
@@ -92,7 +92,7 @@ function bodyData(
   options: Outgoing['options'],
   jsonDepth: number,
 ): unknown {
-  options.contentType = checkContentType('header content-type', fullType)
+  options.contentType = checkHeaderValue('header content-type', fullType)
   if (isJsonType(type)) {
     if (body.length === 0)
       throw new BridgeError(400, 'INVALID_JSON', `the body is empty, but Content-Type says ${type}`)
@@ -167,7 +167,7 @@ export function fromStructured(value: unknown, where = '(body)'): Outgoing {
     headers,
   }
   if (event.time !== undefined) options.time = checkTime(at('time'), event.time)
-  if (event.datacontenttype !== undefined) checkContentType(at('datacontenttype'), event.datacontenttype)
+  if (event.datacontenttype !== undefined) checkHeaderValue(at('datacontenttype'), event.datacontenttype)
   if (key !== undefined) options.key = key
   if (event.data_base64 !== undefined) {
     if (event.data !== undefined) throw invalid('give `data` or `data_base64`, not both')
@@ -219,7 +219,7 @@ export function fromBatchEntry(value: unknown, index: number): Outgoing {
   if (e.id !== undefined) options.id = checkAttribute(at('id'), e.id)
   if (e.type !== undefined) options.type = checkAttribute(at('type'), e.type)
   if (e.source !== undefined) options.source = checkAttribute(at('source'), e.source)
-  if (e.contentType !== undefined) checkContentType(at('contentType'), e.contentType)
+  if (e.contentType !== undefined) checkHeaderValue(at('contentType'), e.contentType)
   if (e.data_base64 !== undefined) {
     if (e.data !== undefined)
       throw new BridgeError(400, 'INVALID_REQUEST', `messages[${index}]: give data or data_base64, not both`)

@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import { BridgeError } from './errors.js'
 
 /**
@@ -6,7 +7,13 @@ import { BridgeError } from './errors.js'
  */
 export const RESERVED_GROUP_PREFIX = 'backplane-'
 
-const GROUP = /^[A-Za-z0-9_-]{1,128}$/
+const GROUP_RULE = `use 1-128 characters among A-Z a-z 0-9 _ -, not starting with ${RESERVED_GROUP_PREFIX} (the bridge's own groups)`
+
+/** A group a client names (a subscription's `group`, SSE `?group=`). */
+export const clientGroupSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,128}$/, GROUP_RULE)
+  .refine((g) => !g.startsWith(RESERVED_GROUP_PREFIX), GROUP_RULE)
 
 /** A webhook subscription's own group, when it names none. */
 export function webhookGroup(subscriptionId: string): string {
@@ -19,12 +26,6 @@ export function webhookGroup(subscriptionId: string): string {
  */
 export function sseGroup(group: string | undefined): string | undefined {
   if (group === undefined) return undefined
-  if (!GROUP.test(group) || group.startsWith(RESERVED_GROUP_PREFIX)) {
-    throw new BridgeError(
-      400,
-      'INVALID_REQUEST',
-      `group: use 1-128 characters among A-Z a-z 0-9 _ -, not starting with ${RESERVED_GROUP_PREFIX} (the bridge's own groups)`,
-    )
-  }
+  if (!clientGroupSchema.safeParse(group).success) throw new BridgeError(400, 'INVALID_REQUEST', `group: ${GROUP_RULE}`)
   return `${RESERVED_GROUP_PREFIX}sse-${group}`
 }

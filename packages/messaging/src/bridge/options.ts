@@ -1,7 +1,7 @@
 import type { Broker, LoggerLike } from '@backplane/messaging'
 import { z } from 'zod'
 import { BridgeError, issueLines } from './errors.js'
-import { RESERVED_GROUP_PREFIX } from './groups.js'
+import { clientGroupSchema } from './groups.js'
 import { DEFAULT_JSON_DEPTH } from './json-limits.js'
 import type { BridgeStore } from './store.js'
 
@@ -34,14 +34,7 @@ export const subscriptionInputSchema = z.strictObject({
   topic: z.string().min(1),
   url: z.string().min(1).max(2048),
   /** Consumer group: subscriptions sharing one split the messages. Default: one of its own. */
-  group: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'use 1-128 characters among A-Z a-z 0-9 _ -')
-    .refine(
-      (g) => !g.startsWith(RESERVED_GROUP_PREFIX),
-      `names starting with ${RESERVED_GROUP_PREFIX} are the bridge's own`,
-    )
-    .optional(),
+  group: clientGroupSchema.optional(),
   /** HMAC-SHA256 key: each call carries `X-Backplane-Signature: sha256=<hex of the body's HMAC>`. */
   secret: z.string().min(1).max(1024).optional(),
   maxAttempts: z.number().int().min(1).max(1_000).optional(),

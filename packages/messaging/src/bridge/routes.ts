@@ -17,19 +17,8 @@ export interface RouteView extends Omit<StoredRoute, 'origin'> {
   stats: { forwarded: number; filtered: number; failed: number; lastError: string | undefined }
 }
 
-/**
- * Headers the core sets from publish options (or always): not copied as plain headers. A
- * forwarded message is published anew: `backplane-published` would be the source's publish time.
- */
-const SET_BY_CORE = new Set([
-  'ce-id',
-  'ce-source',
-  'ce-type',
-  'ce-specversion',
-  'ce-time',
-  'content-type',
-  'backplane-published',
-])
+/** Headers the core sets from publish options (or always): not copied as plain headers. */
+const SET_BY_CORE = new Set(['ce-id', 'ce-source', 'ce-type', 'ce-specversion', 'ce-time', 'content-type'])
 
 interface Target {
   ref: TopicRef

@@ -116,18 +116,15 @@ export function checkHeader(field: string, name: string, value: string): string 
     checkAttributeName(field, name.slice(3))
     return checkAttribute(field, value)
   }
+  return checkHeaderValue(field, value)
+}
+
+/** A value carried as an HTTP header as it is: a plain header, or a media type (Content-Type). */
+export function checkHeaderValue(field: string, value: string): string {
   if (value.length > MAX_VALUE || !HEADER_VALUE.test(value)) {
     const problem =
       value.length > MAX_VALUE ? `is longer than ${MAX_VALUE} characters` : `has the value ${JSON.stringify(value)}`
     throw refuse('INVALID_HEADER', field, problem, HEADER_VALUE_RULE)
-  }
-  return value
-}
-
-/** A media type: it becomes the webhook call's Content-Type. */
-export function checkContentType(field: string, value: string): string {
-  if (value.length > MAX_VALUE || !HEADER_VALUE.test(value)) {
-    throw refuse('INVALID_HEADER', field, `has the value ${JSON.stringify(value)}`, HEADER_VALUE_RULE)
   }
   return value
 }
