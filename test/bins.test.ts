@@ -3,18 +3,13 @@
  * install time, when a clone of the repository has no dist/ yet. Unbuilt, it must say what to do.
  */
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { repoRoot } from './helpers/checkout.js'
+import { packageBins, repoRoot } from './helpers/checkout.js'
 
-const bins = readdirSync(join(repoRoot, 'packages')).flatMap((dir) => {
-  const manifest = JSON.parse(readFileSync(join(repoRoot, 'packages', dir, 'package.json'), 'utf8')) as {
-    bin?: Record<string, string>
-  }
-  return Object.entries(manifest.bin ?? {}).map(([name, file]) => ({ dir, name, file }))
-})
+const bins = packageBins()
 const scratch = mkdtempSync(join(tmpdir(), 'backplane-bins-'))
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 

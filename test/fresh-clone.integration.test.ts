@@ -5,11 +5,11 @@
  * own node_modules; nothing here may reach back into this work tree.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { copyCheckout, repoRoot, userEnv } from './helpers/checkout.js'
+import { copyCheckout, packageBins, repoRoot, userEnv } from './helpers/checkout.js'
 
 /** The commands of the README's "The two commands" block, without their comments. */
 function readmeCommands(): string[] {
@@ -22,12 +22,7 @@ function readmeCommands(): string[] {
     .filter((line) => line !== '')
 }
 
-const bins = readdirSync(join(repoRoot, 'packages')).flatMap((dir) => {
-  const manifest = JSON.parse(readFileSync(join(repoRoot, 'packages', dir, 'package.json'), 'utf8')) as {
-    bin?: Record<string, string>
-  }
-  return Object.keys(manifest.bin ?? {})
-})
+const bins = packageBins().map(({ name }) => name)
 
 const clone = mkdtempSync(join(tmpdir(), 'backplane-fresh-'))
 const sh = (command: string, timeout = 60_000) => {

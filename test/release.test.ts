@@ -28,7 +28,7 @@ import { builtinModules, createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, posix, relative } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { copyCheckout, repoRoot } from './helpers/checkout.js'
+import { copyCheckout, repoRoot, userEnv } from './helpers/checkout.js'
 
 const root = repoRoot
 const changesetBin = join(root, 'node_modules', '.bin', 'changeset')
@@ -214,21 +214,16 @@ function copyRepository() {
   return copied
 }
 
-// Started from `npm test`, the environment says where that npm ran and that it is silent: drop
-// both, so that npm here works on the scratch copy and prints its warnings.
-const inherited = Object.fromEntries(
-  Object.entries(process.env).filter(([key]) => !/^npm_config_(local_prefix|loglevel|workspaces?)$/i.test(key)),
-)
-const env = {
-  ...inherited,
-  CI: 'true',
+// A user's environment (no npm settings of the `npm test` that started us), with npm's warnings
+// shown: the test fails on them.
+const env = userEnv({
   npm_config_loglevel: 'warn',
   // A second guard: any npm command started here is a dry run, whatever its flags say.
   npm_config_dry_run: 'true',
   npm_config_audit: 'false',
   npm_config_fund: 'false',
   npm_config_update_notifier: 'false',
-}
+})
 const run = (cmd: string, args: string[], cwd: string) => {
   try {
     return execFileSync(cmd, args, {

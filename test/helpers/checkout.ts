@@ -4,7 +4,16 @@
  * work tree. On CI, a clean clone of main, this is exactly what `git clone` gives.
  */
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, lstatSync, mkdirSync, readlinkSync, type Stats, symlinkSync } from 'node:fs'
+import {
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  type Stats,
+  symlinkSync,
+} from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -55,4 +64,14 @@ export function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     .filter((dir) => !/node_modules[\\/]\.bin|node-gyp-bin/.test(dir))
     .join(':')
   return { ...env, CI: 'true', ...extra }
+}
+
+/** Every bin the packages under packages/ declare: its name, package folder and file. */
+export function packageBins(): { dir: string; name: string; file: string }[] {
+  return readdirSync(join(repoRoot, 'packages')).flatMap((dir) => {
+    const manifest = JSON.parse(readFileSync(join(repoRoot, 'packages', dir, 'package.json'), 'utf8')) as {
+      bin?: Record<string, string>
+    }
+    return Object.entries(manifest.bin ?? {}).map(([name, file]) => ({ dir, name, file }))
+  })
 }
