@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config'
 // Two projects told apart by file name: `*.integration.test.ts` needs the servers that
 // scripts/services.sh starts (`npm test` does); every other test file needs none.
 const integration = '**/*.integration.test.ts'
+const typeTests = ['packages/*/test/**/*.test-d.ts']
 const files = ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'test/**/*.test.ts']
 
 export default defineConfig({
@@ -13,7 +14,16 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'unit', include: files, exclude: [integration, '**/node_modules/**'] } },
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: files,
+          exclude: [integration, '**/node_modules/**'],
+          // Type tests of the public generics (`*.test-d.ts`): tsc checks them, nothing runs.
+          typecheck: { enabled: true, include: typeTests, tsconfig: 'tsconfig.type-tests.json' },
+        },
+      },
       {
         extends: true,
         test: { name: 'integration', include: files.map((f) => f.replace('*.test.ts', '*.integration.test.ts')) },

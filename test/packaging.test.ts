@@ -1,6 +1,7 @@
 /**
  * The packages as users get them: `npm pack` each built package, install the tarballs into a new
- * app outside the workspace, and load every export from an ES module and from a CommonJS file.
+ * app outside the workspace, and load every export from an ES module and, where the export has a
+ * `require` condition, from a CommonJS file.
  */
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -55,23 +56,37 @@ beforeAll(() => {
 afterAll(() => rmSync(app, { recursive: true, force: true }))
 
 describe.each(packages)('$manifest.name from a packed tarball', ({ manifest }) => {
-  const subpaths = Object.keys(manifest.exports)
-    .filter((key) => key !== './package.json')
-    .map((key) => (key === '.' ? manifest.name : `${manifest.name}/${key.slice(2)}`))
+  const subpaths = Object.entries(manifest.exports)
+    .filter(([key]) => key !== './package.json')
+    .map(([key, conditions]) => ({
+      specifier: key === '.' ? manifest.name : `${manifest.name}/${key.slice(2)}`,
+      // The testing subpaths load vitest, which cannot be required: they are ESM only, on purpose.
+      cjs: typeof conditions === 'object' && conditions !== null && 'require' in conditions,
+    }))
 
-  it.each(subpaths)('%s loads from ESM and CJS with the same named exports', (specifier) => {
+  it.each(subpaths)('$specifier loads from ESM (and CJS where it has a require condition)', ({ specifier, cjs }) => {
     writeFileSync(
       join(app, 'check.mjs'),
       `const m = await import(${JSON.stringify(specifier)}); console.log(JSON.stringify(Object.keys(m).filter(k => k !== 'default').sort()))`,
     )
+    const esm = JSON.parse(run(process.execPath, ['check.mjs'])) as string[]
+    expect(esm.length).toBeGreaterThan(0)
+    if (!cjs) return
     writeFileSync(
       join(app, 'check.cjs'),
       `const m = require(${JSON.stringify(specifier)}); console.log(JSON.stringify(Object.keys(m).sort()))`,
     )
-    const esm = JSON.parse(run(process.execPath, ['check.mjs'])) as string[]
-    const cjs = JSON.parse(run(process.execPath, ['check.cjs'])) as string[]
-    expect(esm.length).toBeGreaterThan(0)
-    expect(cjs).toEqual(esm)
+    const cjsNames = JSON.parse(run(process.execPath, ['check.cjs'])) as string[]
+    expect(cjsNames).toEqual(esm)
+  })
+
+  it('bundles @backplane/internal: no code or type file of the package refers to it', () => {
+    const dist = join(app, 'node_modules', manifest.name, 'dist')
+    const files = readdirSync(dist).filter((name) => /\.(js|cjs|d\.ts|d\.cts)$/.test(name))
+    expect(files.length).toBeGreaterThan(0)
+    expect(files.filter((name) => readFileSync(join(dist, name), 'utf8').includes('@backplane/internal'))).toEqual([])
+    const installed = JSON.parse(readFileSync(join(app, 'node_modules', manifest.name, 'package.json'), 'utf8'))
+    expect(JSON.stringify([installed.dependencies, installed.peerDependencies])).not.toContain('@backplane/internal')
   })
 
   it.each(Object.keys(manifest.bin ?? {}))('bin %s runs', (bin) => {

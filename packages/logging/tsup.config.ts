@@ -5,7 +5,14 @@ export default defineConfig([
   {
     entry: ['src/index.ts', 'src/trace-context.ts'],
     format: ['esm', 'cjs'],
-    dts: true,
+    // @backplane/internal is private: bundle its code and inline its types, so users install nothing more.
+    noExternal: ['@backplane/internal'],
+    // tsup's type bundler finds a package's types through a top-level "types" field, which a
+    // source-only package has none of: point it at the source so the types are inlined.
+    dts: {
+      resolve: ['@backplane/internal'],
+      compilerOptions: { paths: { '@backplane/internal': ['../internal/src/index.ts'] } },
+    },
     clean: true,
     sourcemap: true,
     target: 'node20',
@@ -13,6 +20,7 @@ export default defineConfig([
   {
     entry: ['src/cli.ts'],
     format: ['esm'],
+    noExternal: ['@backplane/internal'],
     sourcemap: true,
     target: 'node20',
   },

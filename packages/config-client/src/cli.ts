@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { DURATION_EXPECTED, parseDuration } from '@backplane/internal'
 import { z } from 'zod'
 import { ConfigError, messageOf } from './errors.js'
 import { diffFileAndEtcd, loadLayers, readPrefix, treeOf, writeValidated } from './etcd/admin.js'
@@ -33,7 +34,7 @@ Options:
   --show-secrets    print the values of secret fields
   --json            machine-readable output (list, watch, diff)
   --count N         watch: exit after N changes
-  --timeout MS      timeout of each etcd call (default 5000)
+  --timeout T       timeout of each etcd call: 5s, 1500ms, or milliseconds (default 5s)
   -h, --help        show this help
 
 Exit status: 0 success; 1 not found, rejected by the schema, or (diff) different; 2 bad usage or etcd unreachable.
@@ -94,10 +95,10 @@ export async function main(
       throw new UsageError('--prefix is required (e.g. --prefix /config/orders/), or set BACKPLANE_CONFIG_PREFIX')
     if (!prefix.endsWith('/'))
       throw new UsageError(`--prefix "${prefix}": expected a prefix ending in /, e.g. /config/orders/`)
-    const timeoutMs = positiveInt('--timeout', values.timeout) ?? 5_000
+    const timeoutMs = duration('--timeout', values.timeout) ?? 5_000
     const schema = values.schema ? await loadSchema(values.schema, values.export) : undefined
     const endpoints = values.endpoints ?? env.ETCD_ENDPOINTS
-    connection = await connect({ endpoints, timeoutMs }, 'backplane-config')
+    connection = await connect({ endpoints, timeout: timeoutMs }, 'backplane-config')
     const ctx: Context = { io, connection, prefix, timeoutMs, schema, values }
     switch (command) {
       case 'get':
@@ -140,6 +141,13 @@ function positiveInt(flag: string, value: string | undefined): number | undefine
   const n = Number(value)
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} "${value}": expected a positive whole number`)
   return n
+}
+
+function duration(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseDuration(value)
+  if (ms === undefined || Math.round(ms) < 1) throw new UsageError(`${flag} "${value}": expected ${DURATION_EXPECTED}`)
+  return Math.round(ms)
 }
 
 function arity(args: string[], count: number, usage: string): void {

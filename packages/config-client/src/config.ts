@@ -1,111 +1,40 @@
+import { backoffSequence, sleep } from '@backplane/internal'
 import type { z } from 'zod'
+import type { ChangeEvent, Config, ConfigEvents, CreateConfigOptions, PathListener } from './config-types.js'
+import { Debouncer } from './debounce.js'
 import { GuardedEmitter } from './emitter.js'
-import { ConfigError, type ConfigIssue, messageOf } from './errors.js'
+import { ConfigError, messageOf } from './errors.js'
 import { type ConfigLogger, safeLog, silentLogger } from './logger.js'
-import { createConfigOptionsSchema, parseOptions } from './options.js'
+import { createConfigOptionsSchema, parseOptions, renameCreateConfigOptions } from './options.js'
+import { PathWatchers } from './path-watchers.js'
 import type { ConfigPath, DeepReadonly, PathValue } from './paths.js'
-import { fillObjects, isSecretPath, REDACTED, redact, schemaAt } from './schema.js'
+import { redact } from './schema.js'
 import { seal } from './seal.js'
-import { SNAPSHOT_FORMAT, type SnapshotData, SnapshotStore } from './snapshot.js'
-import type { ConfigSource, SourceChangeInfo, SourceContext, Unwatch } from './sources/types.js'
-import { Backoff, sleep, withTimeout } from './timing.js'
-import { type Change, type ConfigTree, deepEqual, diffTrees, getAt, mergeTrees, splitPath } from './tree.js'
+import {
+  asConfigError,
+  closeSource,
+  FATAL,
+  type LoadResult,
+  loadSource,
+  originOf,
+  resultError,
+  type Slot,
+  snapshotOf,
+  sourceNames,
+} from './slots.js'
+import { type SnapshotData, SnapshotStore } from './snapshot.js'
+import type { SourceChangeInfo, SourceContext } from './sources/types.js'
+import { type ConfigTree, getAt, splitPath } from './tree.js'
+import { type Batch, describeChanges, invalidError, type Validation, validateMerged } from './validation.js'
 
-/** Options of `createConfig`. */
-export type CreateConfigOptions<S extends z.ZodType> = Omit<z.input<typeof createConfigOptionsSchema>, 'schema'> & {
-  schema: S
-}
-
-/** Payload of the `change` event: one applied update. */
-export interface ChangeEvent<T> {
-  /** The configuration now served. Serializing it redacts secret fields. */
-  readonly next: DeepReadonly<T>
-  /** The configuration served before. */
-  readonly prev: DeepReadonly<T>
-  /** Every changed leaf value, with its old and new value; secret values shown as `'[redacted]'`. */
-  readonly changes: readonly Change[]
-  /** The source whose update was applied (the last one, when a debounced batch held several). */
-  readonly source: string
-  /** Every source with an update in this batch. */
-  readonly sources: readonly string[]
-  /** The sources' own keys that changed (etcd keys, file paths, ...). */
-  readonly keys: readonly string[]
-  /** etcd's store revision after this update, when etcd was part of it. */
-  readonly revision: number | undefined
-}
-
-/** Payload of the `stale` event. */
-export interface StaleEvent {
-  /** True while some source is out of touch (down at start, or its watch is reconnecting). */
-  readonly stale: boolean
-  /** The sources currently out of touch. */
-  readonly sources: readonly string[]
-}
-
-/** Events of a Config. A listener that throws is reported as `error` and affects nothing else. */
-export interface ConfigEvents<T> {
-  change: (event: ChangeEvent<T>) => void
-  /** An update was rejected (code CONFIG_INVALID); the previous configuration stays in force. */
-  invalid: (error: ConfigError) => void
-  /** A source problem, a failed snapshot write, or a listener that threw. */
-  error: (error: ConfigError) => void
-  stale: (event: StaleEvent) => void
-}
-
-/** A listener of `config.watch(path, listener)`. */
-export type PathListener<V, T> = (next: DeepReadonly<V>, prev: DeepReadonly<V>, event: ChangeEvent<T>) => void
-
-/** The live configuration returned by `createConfig`. */
-export interface Config<T> {
-  /** The whole configuration: typed, frozen, always valid. */
-  get(): DeepReadonly<T>
-  /** The value at a dotted path, e.g. `get('payment.timeoutMs')`. */
-  get<P extends ConfigPath<T>>(path: P): DeepReadonly<PathValue<T, P>>
-  /**
-   * Calls `listener(next, prev, event)` after each applied update that changed the value at `path`
-   * (a leaf, or anything inside a subtree). Returns a function that stops it.
-   */
-  watch<P extends ConfigPath<T>>(path: P, listener: PathListener<PathValue<T, P>, T>): () => void
-  on<E extends keyof ConfigEvents<T>>(event: E, listener: ConfigEvents<T>[E]): this
-  once<E extends keyof ConfigEvents<T>>(event: E, listener: ConfigEvents<T>[E]): this
-  off<E extends keyof ConfigEvents<T>>(event: E, listener?: ConfigEvents<T>[E]): this
-  /** True while the configuration may be behind a source: started from the snapshot, or a watch is reconnecting. */
-  readonly stale: boolean
-  /** Names of the sources currently out of touch. */
-  readonly unavailable: readonly string[]
-  /** etcd's store revision of the configuration served, when an etcd source is used. */
-  readonly revision: number | undefined
-  /** The sources' names, lowest precedence first. */
-  readonly sourceNames: readonly string[]
-  /** The configuration with secret fields replaced by `'[redacted]'`. */
-  toJSON(): unknown
-  /** Stops watching, closes the sources and waits for the last snapshot write. `get()` keeps working. */
-  close(): Promise<void>
-}
-
-/** Errors from these codes mean the source is misconfigured, not down: no snapshot fallback for them. */
-const FATAL = new Set(['CONFIG_SOURCE_FAILED', 'CONFIG_INVALID_OPTIONS', 'CONFIG_ETCD_MISSING'])
-
-interface Slot {
-  readonly name: string
-  readonly source: ConfigSource
-  /** The source's newest tree: what the next candidate is built from. */
-  latest: ConfigTree
-  /** Whether the source is in touch (false: down at start, or reconnecting). */
-  available: boolean
-  /** Whether `load` has succeeded at least once (false: serving the snapshot's tree or nothing). */
-  live: boolean
-  /** Whether the tree may go into the snapshot (not when it is a stand-in from allowDefaultsOnly). */
-  snapshotable: boolean
-  unwatch: Unwatch | undefined
-  context: SourceContext
-}
-
-interface Batch {
-  sources: string[]
-  keys: string[]
-  revision: number | undefined
-}
+export type {
+  ChangeEvent,
+  Config,
+  ConfigEvents,
+  CreateConfigOptions,
+  PathListener,
+  StaleEvent,
+} from './config-types.js'
 
 /**
  * Loads every source, validates the merged configuration against `schema` and starts watching.
@@ -113,7 +42,7 @@ interface Batch {
  * the README's "What happens on failure").
  */
 export async function createConfig<S extends z.ZodType>(options: CreateConfigOptions<S>): Promise<Config<z.output<S>>> {
-  const opts = parseOptions(createConfigOptionsSchema, options, 'createConfig')
+  const opts = parseOptions(createConfigOptionsSchema, renameCreateConfigOptions(options), 'createConfig')
   const config = new LiveConfig<z.output<S>>(opts)
   await config.start()
   return config
@@ -129,13 +58,11 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
   readonly #snapshot: SnapshotStore | undefined
   readonly #abort = new AbortController()
   readonly #cache = new Map<string, unknown>()
-  readonly #watchers = new Set<{ path: string[]; listener: PathListener<unknown, T> }>()
+  readonly #watchers = new PathWatchers<T>((error, event) => this.#listenerFailed(error, event))
   #current!: DeepReadonly<T>
   #revision: number | undefined
   #batch: Batch = { sources: [], keys: [], revision: undefined }
-  #scheduled = false
-  #timer: NodeJS.Timeout | undefined
-  #burstStart: number | undefined
+  readonly #debouncer: Debouncer
   #closed = false
 
   constructor(opts: ResolvedOptions) {
@@ -143,14 +70,12 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     this.#opts = opts
     this.#schema = opts.schema
     this.#logger = opts.logger ?? silentLogger
+    this.#debouncer = new Debouncer(opts.debounce, opts.maxDebounce, () => this.#flushSafely())
     this.#snapshot =
       opts.snapshot === undefined ? undefined : new SnapshotStore(opts.snapshot, (error) => this.#report(error))
-    const used = new Map<string, number>()
+    const names = sourceNames(opts.sources)
     this.#slots = opts.sources.map((source, i) => {
-      const base = source.name ?? `source#${i + 1}`
-      const n = (used.get(base) ?? 0) + 1
-      used.set(base, n)
-      const name = n === 1 ? base : `${base}#${n}`
+      const name = names[i] as string
       const slot: Slot = {
         name,
         source,
@@ -170,7 +95,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
   // Start
 
   async start(): Promise<void> {
-    const results = await Promise.all(this.#slots.map((slot) => this.#load(slot)))
+    const results = await Promise.all(this.#slots.map((slot) => loadSource(slot, this.#opts.startTimeout)))
     const fatal = results.find((r) => !r.ok && ConfigError.is(r.error) && FATAL.has(r.error.code))
     if (fatal && !fatal.ok) {
       await this.#closeSources()
@@ -260,23 +185,6 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     )
   }
 
-  async #load(slot: Slot): Promise<LoadResult> {
-    try {
-      const tree = await withTimeout(
-        Promise.resolve().then(() => slot.source.load(slot.context)),
-        this.#opts.startTimeout,
-        `config source ${slot.name}`,
-      )
-      if (tree === null || typeof tree !== 'object' || Array.isArray(tree))
-        throw new ConfigError('CONFIG_SOURCE_FAILED', `config source ${slot.name}: load() must return a plain object`, {
-          source: slot.name,
-        })
-      return { ok: true, tree }
-    } catch (error) {
-      return { ok: false, error }
-    }
-  }
-
   async #startWatch(slot: Slot): Promise<void> {
     if (!slot.source.watch || this.#closed) return
     try {
@@ -293,13 +201,28 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     }
   }
 
-  /** Retries a source that was down at start until it loads, then applies it and starts its watch. */
+  /**
+   * Retries a source that was down at start until it loads, then applies it and starts its watch.
+   * After `retry.maxAttempts` loads in all (for ever by default) it gives up and reports why.
+   */
   async #retry(slot: Slot): Promise<void> {
-    const backoff = new Backoff(this.#opts.retry.minDelayMs, this.#opts.retry.maxDelayMs)
+    const backoff = backoffSequence(this.#opts.retry)
+    let attempts = 1 // the load at start
     while (!this.#closed) {
+      if (attempts >= this.#opts.retry.maxAttempts) {
+        this.#report(
+          new ConfigError(
+            'CONFIG_UNAVAILABLE',
+            `config source ${slot.name}: still unavailable after ${attempts} attempts; no more retries (retry.maxAttempts)`,
+            { source: slot.name },
+          ),
+        )
+        return
+      }
       await sleep(backoff.next(), this.#abort.signal)
+      attempts += 1
       if (this.#closed) return
-      const result = await this.#load(slot)
+      const result = await loadSource(slot, this.#opts.startTimeout)
       if (this.#closed) return
       if (!result.ok) {
         safeLog(
@@ -355,37 +278,13 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     if (this.#closed || !slot.live) return
     slot.latest = tree
     this.#addToBatch(slot, info)
-    this.#schedule()
+    this.#debouncer.schedule()
   }
 
   #addToBatch(slot: Slot, info: SourceChangeInfo | undefined): void {
     if (!this.#batch.sources.includes(slot.name)) this.#batch.sources.push(slot.name)
     for (const key of info?.keys ?? []) if (!this.#batch.keys.includes(key)) this.#batch.keys.push(key)
     if (info?.revision !== undefined) this.#batch.revision = info.revision
-  }
-
-  /**
-   * Debounce. With 0 (the default), the updates delivered by one callback (all events of one etcd
-   * watch response, every put made in one synchronous run) are applied together, right after it:
-   * no timer, so an isolated update costs no latency.
-   */
-  #schedule(): void {
-    const debounce = this.#opts.debounceMs
-    if (debounce === 0) {
-      if (this.#scheduled) return
-      this.#scheduled = true
-      queueMicrotask(() => this.#flushSafely())
-      return
-    }
-    const now = Date.now()
-    this.#burstStart ??= now
-    const maxWait = this.#opts.maxDebounceMs ?? Math.max(1_000, debounce * 10)
-    clearTimeout(this.#timer)
-    this.#scheduled = true
-    this.#timer = setTimeout(
-      () => this.#flushSafely(),
-      Math.max(0, Math.min(debounce, this.#burstStart + maxWait - now)),
-    )
   }
 
   // Runs from a timer or microtask: an exception here would crash the process, so it is reported.
@@ -403,9 +302,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
 
   /** Validates the merge of every source's latest tree and, if valid, serves it: atomically, in one step. */
   #flush(): void {
-    clearTimeout(this.#timer)
-    this.#scheduled = false
-    this.#burstStart = undefined
+    this.#debouncer.reset()
     const batch = this.#batch
     this.#batch = { sources: [], keys: [], revision: undefined }
     if (this.#closed || batch.sources.length === 0) return
@@ -424,18 +321,11 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     }
     if (batch.revision !== undefined) this.#revision = batch.revision
     const prev = this.#current
-    const rawChanges = diffTrees(prev, result.data)
-    if (rawChanges.length > 0) {
+    const changes = describeChanges(this.#schema, prev, result.data)
+    if (changes.length > 0) {
       const next = seal(this.#schema, result.data) as DeepReadonly<T>
       this.#current = next
       this.#cache.clear()
-      const changes = rawChanges.map((c): Change => {
-        const secret = isSecretPath(this.#schema, c.path)
-        const kind = c.prev === undefined ? 'add' : c.next === undefined ? 'remove' : 'update'
-        const at = schemaAt(this.#schema, c.path)
-        const shown = (v: unknown) => (secret && v !== undefined ? REDACTED : redact(at, v))
-        return { path: c.path.join('.'), kind, prev: shown(c.prev), next: shown(c.next), secret }
-      })
       const event: ChangeEvent<T> = {
         next,
         prev,
@@ -453,72 +343,25 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
           `config updated: ${changes.length} value(s) changed`,
         )
       this.emitSafely('change', event)
-      this.#notifyWatchers(prev, next, event)
+      this.#watchers.notify(prev, next, event)
     }
     this.#saveSnapshot()
   }
 
-  #validate(): { ok: true; data: unknown } | { ok: false; error: z.ZodError } {
-    const input = fillObjects(this.#schema, mergeTrees(this.#slots.map((s) => s.latest)))
-    const result = this.#schema.safeParse(input)
-    return result.success ? { ok: true, data: result.data } : { ok: false, error: result.error }
+  #validate(): Validation {
+    return validateMerged(
+      this.#schema,
+      this.#slots.map((s) => s.latest),
+    )
   }
 
   #invalidError(error: z.ZodError, what: string, batch: Batch): ConfigError {
-    const issues: ConfigIssue[] = error.issues.map((issue) => {
-      const path = issue.path.map(String)
-      const origin = this.#originOf(path)
-      return { path: path.join('.'), message: issue.message, code: issue.code, ...origin }
-    })
-    const details = issues.map(
-      (i) =>
-        `${i.path || '(root)'}: ${i.message}${i.source ? ` (from ${i.source}${i.key && i.key !== i.path ? ` ${i.key}` : ''})` : ''}`,
-    )
-    const trigger = batch.sources.length > 0 ? ` from ${batch.sources.join(', ')}` : ''
-    return new ConfigError('CONFIG_INVALID', `${what}${trigger}: ${details.join('; ')}`, {
-      details,
-      issues,
-      source: batch.sources[batch.sources.length - 1],
-      keys: batch.keys,
-      revision: batch.revision,
-      cause: error,
-    })
-  }
-
-  /** Which source supplies the value at `path` (the highest-precedence one holding it), and its key. */
-  #originOf(path: string[]): { source: string | undefined; key: string | undefined } {
-    for (let i = this.#slots.length - 1; i >= 0; i--) {
-      const slot = this.#slots[i] as Slot
-      if (getAt(slot.latest, path) !== undefined)
-        return { source: slot.name, key: slot.source.keyOf?.(path) ?? path.join('.') }
-    }
-    return { source: undefined, key: undefined }
-  }
-
-  #notifyWatchers(prev: DeepReadonly<T>, next: DeepReadonly<T>, event: ChangeEvent<T>): void {
-    for (const watcher of [...this.#watchers]) {
-      const before = getAt(prev, watcher.path)
-      const after = getAt(next, watcher.path)
-      if (deepEqual(before, after)) continue
-      try {
-        watcher.listener(after as never, before as never, event)
-      } catch (error) {
-        this.#listenerFailed(error, `watch('${watcher.path.join('.')}')`)
-      }
-    }
+    return invalidError(error, what, batch, (path) => originOf(this.#slots, path))
   }
 
   #saveSnapshot(): void {
     if (!this.#snapshot || this.#closed) return
-    const sources: Record<string, ConfigTree> = {}
-    for (const slot of this.#slots) if (slot.snapshotable) sources[slot.name] = slot.latest
-    this.#snapshot.write({
-      format: SNAPSHOT_FORMAT,
-      version: 1,
-      savedAt: new Date().toISOString(),
-      ...(this.#revision === undefined ? {} : { revision: this.#revision }),
-      sources,
-    })
+    this.#snapshot.write(snapshotOf(this.#slots, this.#revision))
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -561,15 +404,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
   }
 
   watch<P extends ConfigPath<T>>(path: P, listener: PathListener<PathValue<T, P>, T>): () => void {
-    if (typeof path !== 'string' || typeof listener !== 'function')
-      throw new ConfigError('CONFIG_INVALID_OPTIONS', 'watch(path, listener): expected a dotted path and a function', {
-        details: ['path: expected a string such as "payment.timeoutMs"', 'listener: expected a function'],
-      })
-    const entry = { path: splitPath(path), listener: listener as unknown as PathListener<unknown, T> }
-    this.#watchers.add(entry)
-    return () => {
-      this.#watchers.delete(entry)
-    }
+    return this.#watchers.add(path, listener)
   }
 
   get stale(): boolean {
@@ -596,7 +431,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort()
-    clearTimeout(this.#timer)
+    this.#debouncer.reset()
     await this.#closeSources()
     await this.#snapshot?.flush()
   }
@@ -604,30 +439,6 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
   async #closeSources(): Promise<void> {
     this.#closed = true
     this.#abort.abort()
-    await Promise.all(
-      this.#slots.map(async (slot) => {
-        try {
-          await slot.unwatch?.()
-          slot.unwatch = undefined
-          await slot.source.close?.()
-        } catch (error) {
-          safeLog(this.#logger, 'warn', { source: slot.name, err: messageOf(error) }, 'closing a config source failed')
-        }
-      }),
-    )
+    await Promise.all(this.#slots.map((slot) => closeSource(slot, this.#logger)))
   }
-}
-
-type LoadResult = { ok: true; tree: ConfigTree } | { ok: false; error: unknown }
-
-function resultError(result: LoadResult | undefined): unknown {
-  return result && !result.ok ? result.error : undefined
-}
-
-function asConfigError(error: unknown, source: string): ConfigError {
-  if (ConfigError.is(error)) return error
-  return new ConfigError('CONFIG_SOURCE_FAILED', `config source ${source}: ${messageOf(error)}`, {
-    source,
-    cause: error,
-  })
 }

@@ -1,3 +1,5 @@
+import { brandError, hasBrand } from '@backplane/internal'
+
 /** Stable codes of every error `@backplane/config-client` throws or emits. */
 export type ConfigErrorCode =
   /** Options of createConfig, a source, register/discover or the CLI are malformed. */
@@ -6,7 +8,10 @@ export type ConfigErrorCode =
   | 'CONFIG_INVALID'
   /** A source could not be read or parsed: a missing or broken file, a failing custom source. */
   | 'CONFIG_SOURCE_FAILED'
-  /** At start a source did not answer within `startTimeout` and there was no snapshot to start from. */
+  /**
+   * At start a source did not answer within `startTimeout` and there was no snapshot to start from;
+   * or (an `error` event) a source down at start still failed after `retry.maxAttempts` loads.
+   */
   | 'CONFIG_UNAVAILABLE'
   /** A call to etcd (or a source's load) did not answer in time. */
   | 'CONFIG_TIMEOUT'
@@ -40,7 +45,7 @@ interface ConfigErrorOptions {
   cause?: unknown
 }
 
-const brand = Symbol.for('@backplane/config-client/ConfigError')
+const BRAND = '@backplane/config-client/ConfigError'
 
 /**
  * Every error of this package. `code` is stable across releases. For `CONFIG_INVALID`, `issues`
@@ -60,10 +65,10 @@ export class ConfigError extends Error {
   readonly keys: readonly string[]
   /** The etcd revision of that update, when it came from etcd. */
   readonly revision: number | undefined
-  readonly [brand] = true
 
   constructor(code: ConfigErrorCode, message: string, options: ConfigErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    brandError(this, BRAND)
     this.code = code
     this.details = options.details ?? []
     this.issues = options.issues ?? []
@@ -74,7 +79,7 @@ export class ConfigError extends Error {
 
   /** True for a ConfigError from any installed copy of this package (also across the CJS and ESM builds). */
   static is(value: unknown): value is ConfigError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true
+    return hasBrand(value, BRAND)
   }
 }
 
@@ -82,4 +87,9 @@ export class ConfigError extends Error {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message
   return typeof error === 'string' ? error : String(error)
+}
+
+/** The CONFIG_TIMEOUT error of a call that did not answer within `ms`. */
+export function timedOut(what: string, ms: number): ConfigError {
+  return new ConfigError('CONFIG_TIMEOUT', `${what} did not answer within ${ms} ms`)
 }

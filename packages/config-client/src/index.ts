@@ -1,3 +1,4 @@
+export type { Duration, RetryOptions } from '@backplane/internal'
 export {
   type ChangeEvent,
   type Config,

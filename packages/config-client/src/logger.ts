@@ -2,6 +2,9 @@
  * The logger this package writes to: the method shape of pino (`log.warn({ ...fields }, 'message')`),
  * so a pino logger, a pino child or anything with the same four methods fits. The package never
  * imports pino itself; without a logger it is silent.
+ *
+ * Narrower than the shared `LoggerLike` on purpose: this package always passes fields and a
+ * message, so a logger typed `(fields, message) => void` fits here (it would not fit LoggerLike).
  */
 export interface ConfigLogger {
   debug(fields: Record<string, unknown>, message: string): void
@@ -10,17 +13,8 @@ export interface ConfigLogger {
   error(fields: Record<string, unknown>, message: string): void
 }
 
-const noop = () => {}
-
-/** The default logger: drops everything. */
-export const silentLogger: ConfigLogger = Object.freeze({ debug: noop, info: noop, warn: noop, error: noop })
-
-/** True for an object with the four methods of ConfigLogger. */
-export function isLogger(value: unknown): value is ConfigLogger {
-  if (typeof value !== 'object' || value === null) return false
-  const v = value as Record<string, unknown>
-  return ['debug', 'info', 'warn', 'error'].every((m) => typeof v[m] === 'function')
-}
+/** The default logger (drops everything) and the check for the four methods. */
+export { isLogger, silentLogger } from '@backplane/internal'
 
 /** Calls the logger, never letting a broken logger take the caller down. */
 export function safeLog(

@@ -52,6 +52,18 @@ describe('backplane-config', () => {
     expect(bad.stderr).toContain('unknown command "frobnicate"')
   })
 
+  it('--timeout takes a duration (2s, 1500ms) or milliseconds; anything else is a usage error', async () => {
+    const prefix = uniquePrefix('cli-timeout')
+    for (const timeout of ['2s', '1500ms', '3000']) {
+      const got = await run(['get', '--prefix', prefix, '--timeout', timeout, '--schema', schema])
+      expect(got.stderr).toBe('')
+      expect(got.code).toBe(0)
+    }
+    const bad = await run(['get', '--prefix', prefix, '--timeout', 'soon'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('--timeout "soon": expected a duration like 500ms')
+  })
+
   it('put validates against the schema module before writing; get reads back; an invalid put writes nothing', async () => {
     const prefix = uniquePrefix('cli-put')
     const noSchema = await run(['put', 'payment.timeoutMs', '100', '--prefix', prefix])

@@ -50,7 +50,7 @@ describe('etcd faults (private etcd)', () => {
     const snapshot = join(dir, 'offline', 'orders-config.json')
     const yaml = join(dir, 'offline.yaml')
     writeFileSync(yaml, 'service: from-file\npayment:\n  retries: 1\n')
-    const sources = () => [file(yaml), etcd({ endpoints: server.endpoint, prefix, timeoutMs: 800 })]
+    const sources = () => [file(yaml), etcd({ endpoints: server.endpoint, prefix, timeout: 800 })]
 
     // A first run writes the snapshot.
     await client.put(`${prefix}payment/timeoutMs`).value('1111')
@@ -71,7 +71,7 @@ describe('etcd faults (private etcd)', () => {
       sources: sources(),
       snapshot,
       startTimeout: 1_000,
-      retry: { minDelayMs: 200, maxDelayMs: 500 },
+      retry: { initialDelay: 200, maxDelay: 500 },
       logger,
     })
     open.push(config)
@@ -112,7 +112,7 @@ describe('etcd faults (private etcd)', () => {
     try {
       const error = await createConfig({
         schema: AppConfig,
-        sources: [etcd({ endpoints: server.endpoint, prefix, timeoutMs: 500 })],
+        sources: [etcd({ endpoints: server.endpoint, prefix, timeout: 500 })],
         snapshot: join(dir, 'never-written.json'),
         startTimeout: 500,
       }).catch((e: unknown) => e)
@@ -121,10 +121,10 @@ describe('etcd faults (private etcd)', () => {
 
       const config = await createConfig({
         schema: AppConfig,
-        sources: [etcd({ endpoints: server.endpoint, prefix, timeoutMs: 500 })],
+        sources: [etcd({ endpoints: server.endpoint, prefix, timeout: 500 })],
         startTimeout: 500,
         allowDefaultsOnly: true,
-        retry: { minDelayMs: 200, maxDelayMs: 400 },
+        retry: { initialDelay: 200, maxDelay: 400 },
       })
       open.push(config)
       expect(config.stale).toBe(true)
@@ -140,7 +140,7 @@ describe('etcd faults (private etcd)', () => {
     const prefix = uniquePrefix('restart')
     const config = await createConfig({
       schema: AppConfig,
-      sources: [etcd({ endpoints: server.endpoint, prefix, timeoutMs: 800, maxRetryMs: 500 })],
+      sources: [etcd({ endpoints: server.endpoint, prefix, timeout: 800, retry: { maxDelay: 500 } })],
     })
     open.push(config)
     await server.kill()
@@ -161,7 +161,7 @@ describe('etcd faults (private etcd)', () => {
     await client.put(`${prefix}features/gone`).value('true')
     const config = await createConfig({
       schema: AppConfig,
-      sources: [etcd({ endpoints: proxy.endpoint, prefix, timeoutMs: 800 })],
+      sources: [etcd({ endpoints: proxy.endpoint, prefix, timeout: 800 })],
       logger,
     })
     open.push(config)
@@ -211,7 +211,7 @@ describe('etcd faults (private etcd)', () => {
       instance: 'a',
       address: 'http://127.0.0.1:9001',
       ttl: 1,
-      timeoutMs: 500,
+      timeout: 500,
     })
     open.push(registration)
     const events: string[] = []

@@ -45,7 +45,7 @@ async function start(
 ) {
   const config = await createConfig({
     schema: AppConfig,
-    sources: [memory({ service: 'orders-base' }), etcd({ endpoints: hosts, prefix, timeoutMs: 2_000 })],
+    sources: [memory({ service: 'orders-base' }), etcd({ endpoints: hosts, prefix, timeout: '2s' })],
     ...extra,
   })
   open.push(config)
@@ -165,7 +165,7 @@ describe('etcd source', () => {
 
   it('a burst of 1,000 puts is applied in few batches and the final state equals etcd', async () => {
     const prefix = uniquePrefix('burst')
-    const config = await start(prefix, { debounceMs: 400, maxDebounceMs: 10_000 })
+    const config = await start(prefix, { debounce: 400, maxDebounce: 10_000 })
     let applied = 0
     config.on('change', () => applied++)
     const puts: Promise<unknown>[] = []

@@ -18,7 +18,7 @@ afterEach(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 async function start(path: string) {
-  const config = await createConfig({ schema: AppConfig, sources: [file(path, { settleMs: 10 })] })
+  const config = await createConfig({ schema: AppConfig, sources: [file(path, { settle: 10 })] })
   open.push(config)
   const changes: ChangeEvent<AppConfig>[] = []
   const errors: ConfigError[] = []

@@ -33,7 +33,18 @@ beforeAll(async () => {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
+    // Packages stay external, except the private @backplane/internal: its exports point at
+    // TypeScript sources, which plain node cannot load (the published build bundles it too).
+    plugins: [
+      {
+        name: 'external-packages-but-internal',
+        setup(b) {
+          b.onResolve({ filter: /^[^./]/ }, (args) =>
+            args.path.startsWith('@backplane/internal') ? undefined : { path: args.path, external: true },
+          )
+        },
+      },
+    ],
     logLevel: 'silent',
   })
 })

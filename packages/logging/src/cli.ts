@@ -1,5 +1,6 @@
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
+import { parseDuration } from '@backplane/internal'
 import { LOG_LEVELS, type LogRecord, type SearchOptions, type SearchWarning, searchLogs } from './search.js'
 import { SearchError, type SearchIssue } from './search-error.js'
 
@@ -47,7 +48,6 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 }
 
 const TIME_EXPECTED = 'an ISO date/time or a relative duration like 15m, 2h, 7d'
-const DURATION_MS: Readonly<Record<string, number>> = { s: 1e3, m: 60e3, h: 3600e3, d: 86_400e3, w: 604_800e3 }
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i
 
 export type CliOutput = NodeJS.WritableStream & { isTTY?: boolean }
@@ -122,8 +122,9 @@ function parseCommand(argv: string[], now: number): Command {
 
 /** An ISO date/time, or a duration meaning that long before `now`. */
 export function parseTime(flag: string, text: string, now: number): number {
-  const duration = /^(\d+)([smhdw])$/.exec(text)
-  if (duration) return now - Number(duration[1]) * (DURATION_MS[duration[2] as string] as number)
+  // A bare number is not taken as milliseconds ago here: "2026" is far likelier a mistyped date.
+  const ago = /[a-z]\s*$/i.test(text) ? parseDuration(text) : undefined
+  if (ago !== undefined) return now - ago
   const ms = ISO_DATE.test(text) ? Date.parse(text) : Number.NaN
   if (Number.isNaN(ms)) throw usage(flag, text, TIME_EXPECTED)
   return ms

@@ -1,7 +1,8 @@
+import { durationSchema, parseWith } from '@backplane/internal'
 import type { LoggerOptions } from 'pino'
 import { z } from 'zod'
 import { LoggingError } from './errors.js'
-import { isValidInterval, parseDuration, parseSize } from './units.js'
+import { isValidInterval, parseSize } from './units.js'
 
 const size = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -16,17 +17,7 @@ const size = (what: string) =>
     return bytes
   })
 
-const duration = z.string().transform((value, ctx) => {
-  const ms = parseDuration(value)
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `invalid duration ${JSON.stringify(value)}: expected a positive duration like "30s", "15m", "12h", "14d" or "2w"`,
-    })
-    return z.NEVER
-  }
-  return ms
-})
+const duration = durationSchema({ min: 1 })
 
 const interval = z.string().refine(isValidInterval, {
   error: (issue) =>
@@ -109,13 +100,10 @@ export type ResolvedLoggerOptions = z.output<typeof loggerOptionsSchema>
 
 /** Parses options with `schema`, turning zod issues into one LoggingError that lists each problem. */
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(input)
-  if (result.success) return result.data
-  const details = result.error.issues.map((issue) => {
-    const path = issue.path.length > 0 ? issue.path.join('.') : '(options)'
-    if (issue.code === 'unrecognized_keys')
-      return `${path}: unknown option(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-    return `${path}: ${issue.message}`
-  })
-  throw new LoggingError('LOGGING_INVALID_OPTIONS', `invalid ${what} options: ${details.join('; ')}`, { details })
+  return parseWith(
+    schema,
+    input,
+    (message, details) => new LoggingError('LOGGING_INVALID_OPTIONS', message, { details }),
+    what,
+  )
 }

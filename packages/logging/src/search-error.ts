@@ -1,3 +1,4 @@
+import { brandError, hasBrand } from '@backplane/internal'
 /** Stable codes of the errors `searchLogs` and `backplane-logs` throw. */
 export type SearchErrorCode = 'LOGGING_SEARCH_INVALID'
 
@@ -9,7 +10,7 @@ export interface SearchIssue {
   readonly expected: string
 }
 
-const brand = Symbol.for('@backplane/logging/SearchError')
+const BRAND = '@backplane/logging/SearchError'
 
 /**
  * Invalid search options. The message names every offending option with its value and what was
@@ -20,16 +21,16 @@ export class SearchError extends Error {
   override readonly name = 'SearchError'
   readonly code: SearchErrorCode = 'LOGGING_SEARCH_INVALID'
   readonly issues: readonly SearchIssue[]
-  readonly [brand] = true
 
   constructor(issues: readonly SearchIssue[], options?: { cause?: unknown }) {
     super(issues.map(formatIssue).join('; '), options?.cause === undefined ? undefined : { cause: options.cause })
+    brandError(this, BRAND)
     this.issues = issues
   }
 
   /** True for a SearchError from any installed copy of this package. */
   static is(value: unknown): value is SearchError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true
+    return hasBrand(value, BRAND)
   }
 }
 

@@ -237,7 +237,7 @@ describe('bad input', () => {
     [{ size: 0 }, /size: invalid size 0/],
     [{ interval: '7h' }, /interval: invalid interval "7h": expected .* divides 24 hours/],
     [{ interval: 'daily' }, /interval: invalid interval "daily"/],
-    [{ maxAge: 'forever' }, /maxAge: invalid duration "forever"/],
+    [{ maxAge: 'forever' }, /maxAge: expected a duration like 500ms, .* got "forever"/],
     [{ compress: 'zip' }, /compress/],
     [{ rotate: 3 }, /unknown option\(s\) "rotate"/],
   ])('rejects %o with a LoggingError that says what was expected', (bad, message) => {

@@ -2,13 +2,13 @@
  * What `backplane-config` does, as functions: read the tree under a prefix, write or delete a value
  * after validating the result against the app's schema, compare a file with etcd.
  */
+import { withTimeout } from '@backplane/internal'
 import type { Etcd3, ICompare } from 'etcd3'
 import type { z } from 'zod'
-import { ConfigError } from '../errors.js'
+import { ConfigError, timedOut } from '../errors.js'
 import { silentLogger } from '../logger.js'
 import { fillObjects, isSecretPath, REDACTED, redact, schemaAt } from '../schema.js'
 import type { ConfigSource } from '../sources/types.js'
-import { withTimeout } from '../timing.js'
 import { type ConfigTree, diffTrees, getAt, mergeTrees, type RawChange } from '../tree.js'
 import { buildTree, decodeValue, keyToPath, pathToKey } from './keys.js'
 
@@ -25,7 +25,7 @@ export async function readPrefix(client: Etcd3, prefix: string, timeoutMs: numbe
       .options({ deadline: Date.now() + timeoutMs })
       .exec(),
     timeoutMs,
-    `etcd (listing ${prefix})`,
+    () => timedOut(`etcd (listing ${prefix})`, timeoutMs),
   )
   const kvs = new Map<string, { value: string; modRevision: string }>()
   for (const kv of res.kvs) kvs.set(kv.key.toString(), { value: kv.value.toString(), modRevision: kv.mod_revision })
@@ -109,7 +109,7 @@ export async function writeValidated(
             : [{ request_put: { key: Buffer.from(key), value: Buffer.from(value) } }],
       }),
       timeoutMs,
-      `etcd (writing ${key})`,
+      () => timedOut(`etcd (writing ${key})`, timeoutMs),
     )
     if (res.succeeded) return { key, revision: res.header.revision, deleted: value === undefined ? affected.length : 0 }
   }

@@ -2,32 +2,33 @@
  * etcd3 is an optional peer dependency: it is loaded on first use, so apps that only use files and
  * the environment never install it, and a missing install is a typed error that says what to do.
  */
+import { durationSchema, loadPeer } from '@backplane/internal'
 import type { Etcd3, IOptions } from 'etcd3'
 import { z } from 'zod'
+import type { Rename } from '../deprecated.js'
 import { ConfigError, messageOf } from '../errors.js'
 
 export type Etcd3Module = typeof import('etcd3')
 
 let loading: Promise<Etcd3Module> | undefined
 
+const MISSING_MESSAGE =
+  'the etcd source and the service registry need the etcd3 package, an optional peer dependency: npm install etcd3'
+
 /** Imports etcd3, or throws CONFIG_ETCD_MISSING naming the package to install. */
 export function loadEtcd3(importer?: () => Promise<unknown>): Promise<Etcd3Module> {
   const attempt = async () => {
     try {
-      const mod = (await (importer ?? (() => import('etcd3')))()) as Partial<Etcd3Module> & {
-        default?: Partial<Etcd3Module>
-      }
+      const mod = await loadPeer<Partial<Etcd3Module> & { default?: Partial<Etcd3Module> }>(
+        'etcd3',
+        importer ?? (() => import('etcd3')),
+        (cause) => new ConfigError('CONFIG_ETCD_MISSING', MISSING_MESSAGE, { cause }),
+      )
       const resolved = typeof mod.Etcd3 === 'function' ? mod : mod.default
       if (typeof resolved?.Etcd3 !== 'function') throw new Error('the etcd3 module has no Etcd3 export')
       return resolved as Etcd3Module
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND')
-        throw new ConfigError(
-          'CONFIG_ETCD_MISSING',
-          'the etcd source and the service registry need the etcd3 package, an optional peer dependency: npm install etcd3',
-          { cause: error },
-        )
+      if (ConfigError.is(error)) throw error
       throw new ConfigError(
         'CONFIG_ETCD_MISSING',
         `cannot load etcd3 (npm install etcd3@^1.1.2): ${messageOf(error)}`,
@@ -57,15 +58,25 @@ export const connectionShape = {
   /** A client you built yourself (its own fault handling applies); not closed by us. */
   client: z.custom<Etcd3>(isEtcdClient, { error: 'expected an Etcd3 client (new Etcd3(...))' }).optional(),
   /** Timeout of every etcd call that can hang while etcd is down. */
-  timeoutMs: z.number().int().positive().default(5_000),
+  timeout: durationSchema({ min: 1 }).default(5_000),
   /** More options for the Etcd3 client we build from `endpoints` (auth, credentials, grpcOptions, ...). */
   etcdOptions: z.record(z.string(), z.unknown()).optional(),
+}
+
+/** The old names of the connection options. */
+export const CONNECTION_RENAMES: readonly Rename[] = [{ from: 'timeoutMs', to: 'timeout' }]
+
+/** The connection options as users may still write them. */
+export interface DeprecatedConnectionOptions {
+  /** @deprecated use timeout */
+  timeoutMs?: number | undefined
 }
 
 export interface ConnectionOptions {
   endpoints?: string | string[] | undefined
   client?: Etcd3 | undefined
-  timeoutMs: number
+  /** Timeout of each etcd call, in ms. */
+  timeout: number
   etcdOptions?: Record<string, unknown> | undefined
 }
 
@@ -88,7 +99,7 @@ export async function connect(options: ConnectionOptions, what: string): Promise
   const { Etcd3 } = await loadEtcd3()
   const client = new Etcd3({
     hosts: endpoints,
-    dialTimeout: options.timeoutMs,
+    dialTimeout: options.timeout,
     // Our own timeouts, retries and resync replace etcd3's default retry policy and circuit
     // breaker, which would keep failing calls for 5 s after etcd is back.
     faultHandling: { host: () => NOOP_POLICY, global: NOOP_POLICY },

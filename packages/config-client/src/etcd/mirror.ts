@@ -8,20 +8,29 @@
  * `create()` never settles while etcd is down. Each attempt here is one watcher with a timeout; a
  * broken one is cancelled and replaced.
  */
+import { type Backoff, backoffSequence, sleep, withTimeout } from '@backplane/internal'
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3'
-import { ConfigError, messageOf } from '../errors.js'
+import { messageOf, timedOut } from '../errors.js'
 import { type ConfigLogger, safeLog } from '../logger.js'
-import { Backoff, sleep, withTimeout } from '../timing.js'
 
 export interface MirrorOptions {
   timeoutMs: number
-  minRetryMs?: number
-  maxRetryMs?: number
+  /** Reconnect delays of the watch (default 100 ms doubling up to 10 s, full jitter). */
+  retry?: Pick<Backoff, 'initialDelay' | 'maxDelay' | 'factor' | 'jitter'>
   logger: ConfigLogger
   /** Keys that changed (added, updated or removed) and the revision the copy now reflects. */
   onChange(keys: string[], revision: number, reason: 'watch' | 'resync'): void
   /** The watch is (re)connected, or lost. */
   onStatus?(connected: boolean, error?: unknown): void
+}
+
+/** Reconnect delays of a watch: what the etcd source and discover() use unless told otherwise. */
+export const WATCH_RETRY_DEFAULTS: Backoff = {
+  maxAttempts: Number.POSITIVE_INFINITY,
+  initialDelay: 100,
+  maxDelay: 10_000,
+  factor: 2,
+  jitter: 'full',
 }
 
 type Outcome = { kind: 'canceled' | 'disconnected' | 'timeout' | 'closed'; error?: unknown }
@@ -55,7 +64,7 @@ export class PrefixMirror {
         .options({ deadline: Date.now() + this.#opts.timeoutMs })
         .exec(),
       this.#opts.timeoutMs,
-      `etcd (listing ${this.#prefix})`,
+      () => timedOut(`etcd (listing ${this.#prefix})`, this.#opts.timeoutMs),
     )
     const next = new Map<string, string>()
     for (const kv of res.kvs) next.set(kv.key.toString(), kv.value.toString())
@@ -83,7 +92,7 @@ export class PrefixMirror {
   }
 
   async #run(): Promise<void> {
-    const backoff = new Backoff(this.#opts.minRetryMs ?? 100, this.#opts.maxRetryMs ?? 10_000)
+    const backoff = backoffSequence(this.#opts.retry ?? WATCH_RETRY_DEFAULTS)
     let delay = 0
     while (!this.#abort.signal.aborted) {
       if (delay > 0) await sleep(delay, this.#abort.signal)
@@ -159,10 +168,7 @@ export class PrefixMirror {
           finish(
             {
               kind: 'timeout',
-              error: new ConfigError(
-                'CONFIG_TIMEOUT',
-                `etcd (watching ${this.#prefix}) did not answer within ${this.#opts.timeoutMs} ms`,
-              ),
+              error: timedOut(`etcd (watching ${this.#prefix})`, this.#opts.timeoutMs),
             },
             true,
           ),

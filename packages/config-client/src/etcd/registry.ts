@@ -2,15 +2,22 @@
  * Service registry on etcd: an instance keeps a key alive with a lease (it disappears within `ttl`
  * seconds of the process dying), and `discover` mirrors the live instances of a service.
  */
+import { backoffSequence, DURATION_EXPECTED, parseDuration, sleep, withTimeout } from '@backplane/internal'
 import type { Lease } from 'etcd3'
 import { z } from 'zod'
+import { renamed } from '../deprecated.js'
 import { GuardedEmitter } from '../emitter.js'
-import { ConfigError, messageOf } from '../errors.js'
+import { ConfigError, messageOf, timedOut } from '../errors.js'
 import { type ConfigLogger, isLogger, safeLog, silentLogger } from '../logger.js'
 import { parseOptions } from '../options.js'
-import { Backoff, sleep, withTimeout } from '../timing.js'
 import { deepEqual } from '../tree.js'
-import { type Connection, connect, connectionShape } from './client.js'
+import {
+  CONNECTION_RENAMES,
+  type Connection,
+  connect,
+  connectionShape,
+  type DeprecatedConnectionOptions,
+} from './client.js'
 import { PrefixMirror } from './mirror.js'
 
 const namePart = z
@@ -26,6 +33,22 @@ const registryPrefix = z
 
 const logger = z.custom<ConfigLogger>(isLogger, { error: 'expected a pino-like logger' }).optional()
 
+const ttlSeconds = z.union([z.number().int().min(1), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value
+  const ms = parseDuration(value)
+  if (ms === undefined || ms < 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a number of seconds or ${DURATION_EXPECTED}, got ${JSON.stringify(value)}`,
+    })
+    return z.NEVER
+  }
+  return Math.ceil(ms / 1_000)
+})
+
+/** Re-registration after a lost lease: 200 ms doubling up to 10 s, with full jitter. */
+const REREGISTER_BACKOFF = { initialDelay: 200, maxDelay: 10_000, factor: 2, jitter: 'full' } as const
+
 const registerOptionsSchema = z.strictObject({
   ...connectionShape,
   /** Service name: instances of one service are listed together. */
@@ -34,8 +57,11 @@ const registerOptionsSchema = z.strictObject({
   instance: namePart,
   /** Where to reach it, e.g. `http://10.0.0.5:8080`. */
   address: z.string().min(1),
-  /** Lease time to live in seconds: the key disappears this long after the process stops renewing it. */
-  ttl: z.number().int().min(1).default(10),
+  /**
+   * Lease time to live: the key disappears this long after the process stops renewing it. A number
+   * is seconds (etcd's lease unit); a duration string ("10s", "1m") is rounded up to whole seconds.
+   */
+  ttl: ttlSeconds.default(10),
   /** Free-form data published with the instance (version, zone, weight, ...). */
   metadata: z.record(z.string(), z.unknown()).default({}),
   /** Key prefix of the registry. */
@@ -43,7 +69,7 @@ const registerOptionsSchema = z.strictObject({
   logger,
 })
 
-export type RegisterOptions = z.input<typeof registerOptionsSchema>
+export type RegisterOptions = z.input<typeof registerOptionsSchema> & DeprecatedConnectionOptions
 
 /** A registered instance, as stored in etcd and returned by discover(). */
 export interface ServiceInstance {
@@ -77,11 +103,11 @@ export interface Registration {
 /**
  * Registers this instance under `<prefix><service>/<instance>` with a lease renewed automatically.
  * Resolves once the key is written; rejects with a ConfigError when etcd does not answer within
- * `timeoutMs`. If the lease is lost later (etcd down longer than `ttl`), it registers again as soon
+ * `timeout`. If the lease is lost later (etcd down longer than `ttl`), it registers again as soon
  * as etcd answers.
  */
 export async function register(options: RegisterOptions): Promise<Registration> {
-  const opts = parseOptions(registerOptionsSchema, options, 'register')
+  const opts = parseOptions(registerOptionsSchema, renamed(options, CONNECTION_RENAMES, 'register'), 'register')
   const log = opts.logger ?? silentLogger
   const connection = await connect(opts, 'register')
   const key = `${opts.prefix}${opts.service}/${opts.instance}`
@@ -92,7 +118,7 @@ export async function register(options: RegisterOptions): Promise<Registration> 
     metadata: Object.freeze({ ...opts.metadata }),
     registeredAt: new Date().toISOString(),
   })
-  const registration = new LeasedRegistration(connection, key, instance, opts.ttl, opts.timeoutMs, log)
+  const registration = new LeasedRegistration(connection, key, instance, opts.ttl, opts.timeout, log)
   try {
     await registration.grantAndPut()
   } catch (error) {
@@ -130,11 +156,11 @@ class LeasedRegistration extends GuardedEmitter<RegistrationEvents> implements R
       safeLog(this.log, 'debug', { key: this.key, err: messageOf(error) }, 'lease keep-alive failed (retrying)'),
     )
     try {
-      await withTimeout(lease.grant(), this.timeoutMs, `etcd (granting a lease for ${this.key})`)
-      await withTimeout(
-        lease.put(this.key).value(JSON.stringify(this.instance)).exec(),
-        this.timeoutMs,
-        `etcd (registering ${this.key})`,
+      await withTimeout(lease.grant(), this.timeoutMs, () =>
+        timedOut(`etcd (granting a lease for ${this.key})`, this.timeoutMs),
+      )
+      await withTimeout(lease.put(this.key).value(JSON.stringify(this.instance)).exec(), this.timeoutMs, () =>
+        timedOut(`etcd (registering ${this.key})`, this.timeoutMs),
       )
     } catch (error) {
       // revoke() stops the lease's keep-alive at once, whether or not etcd answers.
@@ -162,7 +188,7 @@ class LeasedRegistration extends GuardedEmitter<RegistrationEvents> implements R
   }
 
   async #reregister(): Promise<void> {
-    const backoff = new Backoff(200, 10_000)
+    const backoff = backoffSequence(REREGISTER_BACKOFF)
     while (!this.#closed) {
       try {
         await this.grantAndPut()
@@ -182,7 +208,10 @@ class LeasedRegistration extends GuardedEmitter<RegistrationEvents> implements R
     const lease = this.#lease
     this.#registered = false
     try {
-      if (lease) await withTimeout(lease.revoke(), this.timeoutMs, `etcd (revoking the lease of ${this.key})`)
+      if (lease)
+        await withTimeout(lease.revoke(), this.timeoutMs, () =>
+          timedOut(`etcd (revoking the lease of ${this.key})`, this.timeoutMs),
+        )
     } catch (error) {
       // etcd is down: the key will expire with its lease anyway.
       safeLog(this.log, 'warn', { key: this.key, err: messageOf(error) }, 'could not revoke the lease; it will expire')
@@ -202,7 +231,7 @@ const discoverOptionsSchema = z.strictObject({
   logger,
 })
 
-export type DiscoverOptions = z.input<typeof discoverOptionsSchema>
+export type DiscoverOptions = z.input<typeof discoverOptionsSchema> & DeprecatedConnectionOptions
 
 export interface DiscoveryEvents {
   /** The set of instances changed; `instances` is the new list. */
@@ -226,17 +255,17 @@ export interface Discovery {
 /**
  * The live instances of `service`, kept current by a watch with the same guarantees as the config
  * source (resume after disconnects, re-list after compaction). Rejects when etcd does not answer
- * within `timeoutMs`.
+ * within `timeout`.
  */
 export async function discover(service: string, options: DiscoverOptions = {}): Promise<Discovery> {
   const name = parseOptions(z.object({ service: namePart }), { service }, 'discover').service
-  const opts = parseOptions(discoverOptionsSchema, options, 'discover')
+  const opts = parseOptions(discoverOptionsSchema, renamed(options, CONNECTION_RENAMES, 'discover'), 'discover')
   const connection = await connect(opts, 'discover')
   const discovery = new WatchedDiscovery(
     name,
     `${opts.prefix}${name}/`,
     connection,
-    opts.timeoutMs,
+    opts.timeout,
     opts.logger ?? silentLogger,
   )
   try {

@@ -1,8 +1,10 @@
 import { type FSWatcher, watch as fsWatch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname, extname, resolve } from 'node:path'
+import { durationSchema } from '@backplane/internal'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { renamed } from '../deprecated.js'
 import { ConfigError, messageOf } from '../errors.js'
 import { parseOptions } from '../options.js'
 import { type ConfigTree, isPlainObject } from '../tree.js'
@@ -16,12 +18,15 @@ const fileOptionsSchema = z.strictObject({
   /** Reload when the file changes (default true). */
   watch: z.boolean().default(true),
   /** Wait this long after the last file event before reading: editors save in several steps. */
-  settleMs: z.number().int().nonnegative().default(30),
+  settle: durationSchema().default(30),
   /** Name in events and the snapshot (default `file:<path>`). */
   name: z.string().min(1).optional(),
 })
 
-export type FileSourceOptions = z.input<typeof fileOptionsSchema>
+export type FileSourceOptions = z.input<typeof fileOptionsSchema> & {
+  /** @deprecated use settle */
+  settleMs?: number | undefined
+}
 
 /**
  * A JSON or YAML file. It is read at start (a missing file fails the start unless `optional`, a
@@ -30,7 +35,11 @@ export type FileSourceOptions = z.input<typeof fileOptionsSchema>
  * an `error` event and the file's last good values stay in force.
  */
 export function file(path: string, options: FileSourceOptions = {}): ConfigSource {
-  const opts = parseOptions(fileOptionsSchema, options, 'file source')
+  const opts = parseOptions(
+    fileOptionsSchema,
+    renamed(options, [{ from: 'settleMs', to: 'settle' }], 'file source'),
+    'file source',
+  )
   if (typeof path !== 'string' || path.length === 0)
     throw new ConfigError('CONFIG_INVALID_OPTIONS', 'file(path): expected the path of a JSON or YAML file', {
       details: ['path: expected a non-empty string'],
@@ -114,7 +123,7 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
         clearTimeout(timer)
         timer = setTimeout(() => {
           reading = reading.then(reload)
-        }, opts.settleMs)
+        }, opts.settle)
       }
 
       try {
