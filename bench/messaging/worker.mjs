@@ -197,7 +197,7 @@ const kafkaUrl = () => `kafka://${process.env.KAFKA_BROKERS}`
 const variants = {
   'memory/ours': () => ours('memory://bench', {}, { concurrency: 64 }),
   'memory/floor': async () => floor(),
-  'kafka/ours': () => ours(kafkaUrl(), { kafka: { sessionTimeout: 6000, maxWaitTimeInMs: 100 } }, { concurrency: 4 }),
+  'kafka/ours': () => ours(kafkaUrl(), { kafka: { sessionTimeout: 6000, maxWaitTime: 100 } }, { concurrency: 4 }),
   'kafka/raw': () => rawKafka(),
   'jetstream/ours': () => ours(`${process.env.NATS_URL}?jetstream=true`, {}, { concurrency: 64 }, deleteStreamOf),
   'jetstream/raw': () => rawJetStream(),

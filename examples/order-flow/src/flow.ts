@@ -105,7 +105,7 @@ export async function startFlow(options: FlowOptions): Promise<FlowEnvironment> 
     // ackWait: a message taken by a process that then died is redelivered after 10 s (default 30 s).
     brokerKind === 'nats'
       ? `${servers.natsUrl}?jetstream=true&ackWait=10s`
-      : `kafka://${servers.kafkaBrokers as string}?maxWaitTimeInMs=100`
+      : `kafka://${servers.kafkaBrokers as string}?maxWaitTime=100`
   const cluster = await startCluster({
     ...base,
     mode: 'distributed',

@@ -92,7 +92,7 @@ describe('order machine', () => {
     await clock.advance(29_000)
     expect((await engine.get('o-5')).state).toBe('paymentPending')
     await clock.advance(1_000)
-    const refunding = await engine.waitFor('o-5', (i) => i.state === 'refunding', { timeoutMs: 2_000 })
+    const refunding = await engine.waitFor('o-5', (i) => i.state === 'refunding', { timeout: 2_000 })
     expect(refunding.context).toMatchObject({ reason: 'payment timed out' })
     // The charge arrives after all: ignored, the refund (void) decides.
     expect((await engine.send('o-5', { type: 'PAYMENT_COMPLETED', chargeId: 'late' })).status).toBe('ignored')

@@ -7,10 +7,11 @@ export function isModuleMissing(error: unknown, name?: string): boolean {
   const e = error as NodeJS.ErrnoException | undefined
   if (e?.code !== 'ERR_MODULE_NOT_FOUND' && e?.code !== 'MODULE_NOT_FOUND') return false
   // A missing module deeper inside the peer is a broken install, not a missing peer.
-  return name === undefined || String(e.message).includes(`'${name}`)
+  const message = String(e.message)
+  return name === undefined || message.includes(`'${name}'`) || message.includes(`'${name}/`)
 }
 
-/** Imports an optional peer, giving its default export when the module is CommonJS. */
+/** Imports an optional peer and returns the module as imported (a CommonJS peer's API may sit on `default`). */
 export async function loadPeer<T>(
   name: string,
   importer: () => Promise<unknown>,

@@ -92,6 +92,11 @@ describe('optional peers', () => {
       Promise.reject(Object.assign(new Error("Cannot find module 'grpc'"), { code: 'MODULE_NOT_FOUND' }))
     await expect(loadPeer('etcd3', inner, () => new Error('npm install etcd3'))).rejects.toThrow("'grpc'")
     expect(isModuleMissing(new Error('other'))).toBe(false)
+    const near = Object.assign(new Error("Cannot find package 'pg-protocol'"), { code: 'ERR_MODULE_NOT_FOUND' })
+    expect(isModuleMissing(near, 'pg')).toBe(false)
+    expect(
+      isModuleMissing(Object.assign(new Error("Cannot find module 'pg/lib/x'"), { code: 'MODULE_NOT_FOUND' }), 'pg'),
+    ).toBe(true)
     await expect(
       loadPeer(
         'zod',

@@ -11,11 +11,13 @@ import {
   type PublishOptions,
   parseOptions,
   publishOptionsSchema,
+  renameBrokerOptions,
+  renameSubscribeOptions,
   type SubscribeOptions,
   subscribeOptionsSchema,
 } from './options.js'
 import { endSpan, injectContext, recordDuration, startSendSpan } from './telemetry.js'
-import { type TopicLike, topicName, topicSchema } from './topic.js'
+import { schemaIssues, type TopicLike, topicName, topicSchema } from './topic.js'
 import {
   type ConnectionState,
   silentLogger,
@@ -57,7 +59,7 @@ export interface BatchMessage<T> extends PublishOptions {
 export interface Subscription {
   readonly topic: string
   readonly group: string | undefined
-  /** Stops fetching, lets handlers in progress finish (up to `closeTimeoutMs`), acks, leaves. */
+  /** Stops fetching, lets handlers in progress finish (up to `closeTimeout`), acks, leaves. */
   close(): Promise<void>
 }
 
@@ -122,7 +124,7 @@ function defaultSource(): string {
 
 /** Builds the broker-neutral API over a connected transport. */
 export function createBrokerOver(transport: Transport, options: BrokerOptions = {}): Broker {
-  const opts = parseOptions(brokerOptionsSchema, options, 'broker')
+  const opts = parseOptions(brokerOptionsSchema, renameBrokerOptions(options), 'broker')
   const logger = opts.logger ?? silentLogger
   const source = opts.source ?? defaultSource()
   const events = new EventEmitter<BrokerEvents>()
@@ -174,7 +176,7 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
     if (schema) {
       const checked = schema.safeParse(data)
       if (!checked.success) {
-        const details = checked.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`)
+        const details = schemaIssues(checked.error)
         throw new MessagingError(
           'MESSAGING_INVALID_MESSAGE',
           `message for ${name} does not match its schema: ${details.join('; ')}`,
@@ -223,11 +225,11 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
       )
     }
     const name = topicName(topic)
-    const options = parseOptions(subscribeOptionsSchema, raw, 'subscribe')
-    if (!transport.capabilities.atLeastOnce && options.group !== undefined && options.maxAttempts > 1) {
+    const options = parseOptions(subscribeOptionsSchema, renameSubscribeOptions(raw), 'subscribe')
+    if (!transport.capabilities.atLeastOnce && options.group !== undefined && options.retry.maxAttempts > 1) {
       throw new MessagingError(
         'MESSAGING_UNSUPPORTED',
-        `${transport.system} delivers at most once: a group subscription with retries (maxAttempts > 1) needs an at-least-once broker; use JetStream (add ?jetstream=true to the nats:// URL) or set maxAttempts: 1`,
+        `${transport.system} delivers at most once: a group subscription with retries (retry.maxAttempts > 1) needs an at-least-once broker; use JetStream (add ?jetstream=true to the nats:// URL) or set retry: { maxAttempts: 1 }`,
       )
     }
     const dedupe =
@@ -281,15 +283,15 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
           subscriptions.delete(subscription)
           let timer: NodeJS.Timeout | undefined
           const timeout = new Promise<'timeout'>((resolve) => {
-            timer = setTimeout(() => resolve('timeout'), opts.closeTimeoutMs)
+            timer = setTimeout(() => resolve('timeout'), opts.closeTimeout)
           })
-          // Retry waits end now; handlers already running get closeTimeoutMs to finish.
+          // Retry waits end now; handlers already running get closeTimeout to finish.
           abort.abort()
           const outcome = await Promise.race([inner.close().then(() => 'closed' as const), timeout])
           clearTimeout(timer)
           if (outcome === 'timeout') {
             logger.warn(
-              { topic: name, group: options.group, timeoutMs: opts.closeTimeoutMs },
+              { topic: name, group: options.group, timeoutMs: opts.closeTimeout },
               'handlers still running at close: their messages will be redelivered',
             )
           }

@@ -1,12 +1,13 @@
+import { backoffDelay } from '@backplane/internal'
 import { context } from '@opentelemetry/api'
 import type { z } from 'zod'
-import { backoffDelay } from './backoff.js'
 import type { DedupeStore } from './dedupe.js'
 import { decodeBody, dedupeKey, type Message, messageId, PUBLISHED, publishedAt } from './envelope.js'
 import { NonRetryableError, RetryAfterError } from './errors.js'
 import type { ResolvedSubscribeOptions } from './options.js'
 import { RunningDeliveries } from './running.js'
 import { endSpan, extractContext, recordDuration, startProcessSpan, tracerRegistered } from './telemetry.js'
+import { schemaIssues } from './topic.js'
 import type { LoggerLike, Transport, TransportDelivery, TransportMessage } from './transport.js'
 
 export type Handler<T> = (message: Message<T>) => unknown
@@ -46,6 +47,11 @@ export interface ConsumerContext<T> {
   onDuplicate: (id: string) => void
 }
 
+/**
+ * Waits `ms`; false when `signal` aborted first. Not the shared `sleep`: that one unrefs its
+ * timer, and a message waiting for its retry must keep the process alive (a memory broker holds
+ * nothing else open).
+ */
 function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false)
   return new Promise((resolve) => {
@@ -154,7 +160,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     ctx.logger.warn({ topic: ctx.topic, group: ctx.group, id, reason, deadLetterTopic }, 'message dead-lettered')
   }
 
-  const running = new RunningDeliveries(options.heartbeatMs, (delivery) => {
+  const running = new RunningDeliveries(options.heartbeat, (delivery) => {
     delivery.heartbeat().catch((error: unknown) => ctx.logger.warn({ err: errorText(error) }, 'heartbeat failed'))
   })
 
@@ -221,7 +227,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
       if (ctx.schema) {
         const checked = ctx.schema.safeParse(data)
         if (!checked.success) {
-          const issues = checked.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`).join('; ')
+          const issues = schemaIssues(checked.error).join('; ')
           const error = new Error(`data does not match the topic schema: ${issues}`)
           return deadLettered(delivery, 'schema', error, firstAttempt)
         }
@@ -304,9 +310,9 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
           return await delivery.ack()
         }
         if (NonRetryableError.is(failure)) return await deadLettered(delivery, 'non-retryable', failure, attempt)
-        if (attempt >= options.maxAttempts) return await deadLettered(delivery, 'max-attempts', failure, attempt)
+        if (attempt >= options.retry.maxAttempts) return await deadLettered(delivery, 'max-attempts', failure, attempt)
         ctx.logger.debug({ topic: ctx.topic, id, attempt, err: errorText(failure) }, 'handler failed; retrying')
-        const delay = RetryAfterError.is(failure) ? failure.delayMs : backoffDelay(options.backoff, attempt)
+        const delay = RetryAfterError.is(failure) ? failure.delayMs : backoffDelay(options.retry, attempt)
         if (!(await sleep(delay, ctx.signal))) return await delivery.release()
       }
     } catch (error) {

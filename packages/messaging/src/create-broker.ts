@@ -1,3 +1,4 @@
+import { loadPeer } from '@backplane/internal'
 import { type Broker, createBrokerOver } from './broker.js'
 import { MessagingError } from './errors.js'
 import type { BrokerOptions } from './options.js'
@@ -49,13 +50,6 @@ export function parseBrokerUrl(url: string): URL {
   }
 }
 
-function isMissing(error: unknown, client: string): boolean {
-  const e = error as NodeJS.ErrnoException
-  return (
-    (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') && String(e.message).includes(`'${client}`)
-  )
-}
-
 /**
  * Connects to the broker the URL names: `memory://[name]`, `kafka://h1:9092,h2:9092`,
  * `nats://h:4222` (core NATS, at most once) or `nats://h:4222?jetstream=true` (JetStream).
@@ -73,19 +67,22 @@ export async function createBroker(url: string, options: BrokerOptions = {}): Pr
       `unknown broker ${JSON.stringify(parsed.protocol.replace(/:$/, ''))} in ${JSON.stringify(url)}: expected memory, kafka or nats`,
     )
   }
-  let adapter: AdapterModule
-  try {
-    adapter = (await import(entry.specifier)) as AdapterModule
-  } catch (error) {
-    if (entry.client && isMissing(error, entry.client)) {
-      throw new MessagingError(
-        'MESSAGING_CLIENT_MISSING',
-        `${parsed.protocol}// brokers need the ${entry.client} package: npm install ${entry.client}`,
-        { cause: error },
-      )
-    }
-    throw error
-  }
+  const load = () => import(entry.specifier) as Promise<AdapterModule>
+  const { client } = entry
+  // The adapter is what imports the client: a missing client shows as the adapter failing to load.
+  const adapter =
+    client === undefined
+      ? await load()
+      : await loadPeer<AdapterModule>(
+          client,
+          load,
+          (cause) =>
+            new MessagingError(
+              'MESSAGING_CLIENT_MISSING',
+              `${parsed.protocol}// brokers need the ${client} package: npm install ${client}`,
+              { cause },
+            ),
+        )
   const settings = (options[entry.settings] as Record<string, unknown> | undefined) ?? {}
   const transport = await adapter.createTransport(parsed, { logger: options.logger, settings })
   return createBrokerOver(transport, options)

@@ -1,3 +1,5 @@
+import { brandError, type Duration, hasBrand, NON_RETRYABLE_BRAND, parseDuration } from '@backplane/internal'
+
 /** Stable codes of the errors `@backplane/messaging` throws. */
 export type MessagingErrorCode =
   | 'MESSAGING_INVALID_OPTIONS'
@@ -12,28 +14,30 @@ export type MessagingErrorCode =
   | 'MESSAGING_TIMEOUT'
   | 'MESSAGING_CLOSED'
 
-const brand = Symbol.for('@backplane/messaging/MessagingError')
+const BRAND = '@backplane/messaging/MessagingError'
 
 /** Every error this package throws. `code` is stable; `details` says field by field what was wrong. */
 export class MessagingError extends Error {
   override readonly name = 'MessagingError'
   readonly code: MessagingErrorCode
   readonly details: readonly string[]
-  readonly [brand] = true
 
   constructor(code: MessagingErrorCode, message: string, options?: { details?: string[]; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    brandError(this, BRAND)
     this.code = code
     this.details = options?.details ?? []
   }
 
   /** True for a MessagingError from any installed copy of this package. */
   static is(value: unknown): value is MessagingError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true
+    return hasBrand(value, BRAND)
   }
 }
 
-const nonRetryable = Symbol.for('@backplane/messaging/NonRetryableError')
+// The brand this package set before it shared NON_RETRYABLE_BRAND with @backplane/workflow:
+// still set and still recognised, so older installed copies and this one understand each other.
+const LEGACY_NON_RETRYABLE_BRAND = '@backplane/messaging/NonRetryableError'
 
 /**
  * Thrown by a handler to send the message to the dead-letter topic at once, without retries:
@@ -41,30 +45,38 @@ const nonRetryable = Symbol.for('@backplane/messaging/NonRetryableError')
  */
 export class NonRetryableError extends Error {
   override readonly name = 'NonRetryableError'
-  readonly [nonRetryable] = true
 
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options)
+    brandError(this, NON_RETRYABLE_BRAND)
+    brandError(this, LEGACY_NON_RETRYABLE_BRAND)
+  }
+
+  /** True for a NonRetryableError of any installed copy of this package or of @backplane/workflow. */
   static is(value: unknown): value is NonRetryableError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[nonRetryable] === true
+    return hasBrand(value, NON_RETRYABLE_BRAND) || hasBrand(value, LEGACY_NON_RETRYABLE_BRAND)
   }
 }
 
-const retryAfter = Symbol.for('@backplane/messaging/RetryAfterError')
+const RETRY_AFTER_BRAND = '@backplane/messaging/RetryAfterError'
 
 /**
  * Thrown by a handler that knows when to try again (a 429 or 503 with Retry-After): the next
- * attempt waits `delayMs` instead of the backoff. It still counts against `maxAttempts`.
+ * attempt waits `delay` (ms, or a duration string like "30s") instead of the backoff. It still
+ * counts against `retry.maxAttempts`. A delay that is not a duration (negative, say) is 0.
  */
 export class RetryAfterError extends Error {
   override readonly name = 'RetryAfterError'
+  /** The delay in milliseconds. */
   readonly delayMs: number
-  readonly [retryAfter] = true
 
-  constructor(message: string, delayMs: number, options?: { cause?: unknown }) {
+  constructor(message: string, delay: Duration, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.delayMs = Math.max(0, delayMs)
+    brandError(this, RETRY_AFTER_BRAND)
+    this.delayMs = parseDuration(delay) ?? 0
   }
 
   static is(value: unknown): value is RetryAfterError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[retryAfter] === true
+    return hasBrand(value, RETRY_AFTER_BRAND)
   }
 }

@@ -1,3 +1,4 @@
+export type { Duration, RetryOptions } from '@backplane/internal'
 export type { BatchMessage, Broker, BrokerEvents, BrokerHealth, PublishResult, Subscription } from './broker.js'
 export { createBrokerOver } from './broker.js'
 export type { DeadLetterEvent, DeadLetterReason, Handler } from './consumer.js'

@@ -1,7 +1,8 @@
+import { durationSchema, type LoggerLike, parseWith, renameOptions, retrySchema } from '@backplane/internal'
 import { z } from 'zod'
 import type { DedupeStore } from './dedupe.js'
 import { MessagingError } from './errors.js'
-import type { LoggerLike } from './transport.js'
+import { DEFAULT_RETRY, DEPRECATION_CODE, type LegacyRetryOptions, moveLegacyRetry } from './retry.js'
 
 const headers = z.record(z.string(), z.string())
 
@@ -25,20 +26,9 @@ export const publishOptionsSchema = z.strictObject({
 })
 export type PublishOptions = z.input<typeof publishOptionsSchema>
 
-const backoffSchema = z.strictObject({
-  initialMs: z.number().int().nonnegative().default(100),
-  maxMs: z.number().int().positive().default(30_000),
-  multiplier: z.number().min(1).default(2),
-  jitter: z.enum(['full', 'none']).default('full'),
-})
-
 const dedupeSchema = z.strictObject({
-  /** How long a handled message id is remembered, in ms. */
-  ttl: z
-    .number()
-    .int()
-    .positive()
-    .default(24 * 3_600_000),
+  /** How long a handled message id is remembered: ms or a duration string ("24h"). */
+  ttl: durationSchema({ min: 1 }).default(24 * 3_600_000),
   store: z.custom<DedupeStore>((v) => typeof v === 'object' && v !== null && 'has' in v && 'add' in v).optional(),
 })
 
@@ -47,9 +37,11 @@ export const subscribeOptionsSchema = z.strictObject({
   group: z.string().min(1).optional(),
   /** Where a new group starts: the oldest message the broker still has, or only new ones. */
   from: z.enum(['earliest', 'latest']).default('latest'),
-  /** Attempts in all, the first included, before the message goes to the dead-letter topic. */
-  maxAttempts: z.number().int().positive().default(3),
-  backoff: backoffSchema.default({ initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 'full' }),
+  /**
+   * Attempts in all (`maxAttempts`, the first included) before the message goes to the
+   * dead-letter topic, and the waits between them: 3 attempts, 100 ms doubling up to 30 s, full jitter.
+   */
+  retry: retrySchema(DEFAULT_RETRY).default(DEFAULT_RETRY),
   /** Dead-letter topic; `<topic>.dlq` by default; `false` drops the message after logging it. */
   deadLetter: z.union([z.string().min(1), z.literal(false)]).optional(),
   /** Handlers running at once for this subscription. */
@@ -60,10 +52,14 @@ export const subscribeOptionsSchema = z.strictObject({
   dedupe: z.union([z.literal(true), dedupeSchema]).optional(),
   /** Hand the handler the body as bytes, without JSON parsing. */
   raw: z.boolean().default(false),
-  /** How often a long handler tells the broker it is still working, in ms. */
-  heartbeatMs: z.number().int().positive().default(3_000),
+  /** How often a long handler tells the broker it is still working: ms or a duration string ("3s"). */
+  heartbeat: durationSchema({ min: 1 }).default(3_000),
 })
-export type SubscribeOptions = z.input<typeof subscribeOptionsSchema>
+export type SubscribeOptions = z.input<typeof subscribeOptionsSchema> &
+  LegacyRetryOptions & {
+    /** @deprecated use `heartbeat` */
+    heartbeatMs?: number | undefined
+  }
 export type ResolvedSubscribeOptions = z.output<typeof subscribeOptionsSchema>
 
 export const brokerOptionsSchema = z.strictObject({
@@ -71,23 +67,34 @@ export const brokerOptionsSchema = z.strictObject({
   source: z.string().min(1).optional(),
   /** pino-shaped logger; silent by default. */
   logger: z.custom<LoggerLike>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
-  /** How long `close()` waits for handlers in progress, in ms. */
-  closeTimeoutMs: z.number().int().positive().default(10_000),
+  /** How long `close()` waits for handlers in progress: ms or a duration string ("10s"). */
+  closeTimeout: durationSchema({ min: 1 }).default(10_000),
   /** Adapter options (client id, credentials, TLS, …) merged with what the URL says. */
   kafka: z.record(z.string(), z.unknown()).optional(),
   nats: z.record(z.string(), z.unknown()).optional(),
   memory: z.record(z.string(), z.unknown()).optional(),
 })
-export type BrokerOptions = z.input<typeof brokerOptionsSchema>
+export type BrokerOptions = z.input<typeof brokerOptionsSchema> & {
+  /** @deprecated use `closeTimeout` */
+  closeTimeoutMs?: number | undefined
+}
 
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(input ?? {})
-  if (result.success) return result.data
-  const details = result.error.issues.map((issue) => {
-    const path = issue.path.length > 0 ? issue.path.join('.') : '(options)'
-    if (issue.code === 'unrecognized_keys')
-      return `${path}: unknown option(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-    return `${path}: ${issue.message}`
-  })
-  throw new MessagingError('MESSAGING_INVALID_OPTIONS', `invalid ${what} options: ${details.join('; ')}`, { details })
+  return parseWith(
+    schema,
+    input ?? {},
+    (message, details) => new MessagingError('MESSAGING_INVALID_OPTIONS', message, { details }),
+    what,
+  )
+}
+
+/** Broker options with the names older versions took moved to the current ones (one warning each). */
+export function renameBrokerOptions(input: BrokerOptions | undefined): unknown {
+  return renameOptions(input, [{ from: 'closeTimeoutMs', to: 'closeTimeout' }], 'broker', DEPRECATION_CODE)
+}
+
+/** Subscribe options with `maxAttempts`, `backoff` and `heartbeatMs` moved to `retry` and `heartbeat`. */
+export function renameSubscribeOptions(input: SubscribeOptions | undefined): unknown {
+  const renamed = renameOptions(input, [{ from: 'heartbeatMs', to: 'heartbeat' }], 'subscribe', DEPRECATION_CODE)
+  return moveLegacyRetry(renamed, 'subscribe')
 }

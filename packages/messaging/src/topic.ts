@@ -21,3 +21,11 @@ export function topicName(topic: TopicLike<unknown>): string {
 export function topicSchema<T>(topic: TopicLike<T>): z.ZodType<T> | undefined {
   return typeof topic === 'string' ? undefined : topic.schema
 }
+
+/**
+ * What is wrong with a message for its topic's schema, one `path: message` line per issue. Not
+ * the options' wording (no "unknown option"): these are the user's own data and schema messages.
+ */
+export function schemaIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`)
+}

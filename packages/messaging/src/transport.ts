@@ -72,11 +72,4 @@ export interface Transport {
 }
 
 /** The logger shape adapters and the core accept: pino's, or anything with these methods. */
-export interface LoggerLike {
-  debug(obj: object, msg?: string): void
-  info(obj: object, msg?: string): void
-  warn(obj: object, msg?: string): void
-  error(obj: object, msg?: string): void
-}
-
-export const silentLogger: LoggerLike = { debug() {}, info() {}, warn() {}, error() {} }
+export { type LoggerLike, silentLogger } from '@backplane/internal'

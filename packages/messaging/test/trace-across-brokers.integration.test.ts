@@ -8,19 +8,19 @@ import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { withHttpLogging } from '@backplane/logging'
+import { until } from '@backplane/messaging/testing'
 import { context, SpanKind, trace } from '@opentelemetry/api'
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
 import { afterAll, expect, it } from 'vitest'
 import { createBroker } from '../src/index.js'
-import { until } from './conformance/broker-suite.js'
 import { requireEnv } from './env.js'
 
 const spans = new InMemorySpanExporter()
 new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).register()
 
 const kafka = await createBroker(`kafka://${requireEnv('KAFKA_BROKERS')}`, {
-  kafka: { sessionTimeout: 6000, maxWaitTimeInMs: 100 },
+  kafka: { sessionTimeout: 6000, maxWaitTime: 100 },
 })
 const nats = await createBroker(`${requireEnv('NATS_URL')}?jetstream=true`)
 afterAll(async () => {

@@ -1,6 +1,6 @@
-// Shared with @backplane/messaging: its NonRetryableError carries the same brand, so either class
-// thrown from an activity (or from a handler `engine.listen` calls) skips the retries.
-const nonRetryable = Symbol.for('@backplane/messaging/NonRetryableError')
+import { brandError, hasBrand, NON_RETRYABLE_BRAND } from '@backplane/internal'
+
+const ACTIVITY_TIMEOUT_BRAND = '@backplane/workflow/ActivityTimeoutError'
 
 /**
  * Thrown by an activity for a failure another attempt cannot fix (a declined card, a business
@@ -8,15 +8,17 @@ const nonRetryable = Symbol.for('@backplane/messaging/NonRetryableError')
  */
 export class NonRetryableError extends Error {
   override readonly name: string = 'NonRetryableError'
-  readonly [nonRetryable] = true
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    // The brand @backplane/messaging's NonRetryableError carries too, so either class thrown from an
+    // activity (or from a handler `engine.listen` calls) skips the retries.
+    brandError(this, NON_RETRYABLE_BRAND)
   }
 
   /** True for a NonRetryableError of this package or of @backplane/messaging, from any installed copy. */
   static is(value: unknown): value is NonRetryableError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[nonRetryable] === true
+    return hasBrand(value, NON_RETRYABLE_BRAND)
   }
 }
 
@@ -27,6 +29,12 @@ export class ActivityTimeoutError extends Error {
 
   constructor(activity: string, timeoutMs: number) {
     super(`activity ${activity} timed out after ${timeoutMs} ms`)
+    brandError(this, ACTIVITY_TIMEOUT_BRAND)
     this.timeoutMs = timeoutMs
+  }
+
+  /** True for an ActivityTimeoutError from any installed copy of this package. */
+  static is(value: unknown): value is ActivityTimeoutError {
+    return hasBrand(value, ACTIVITY_TIMEOUT_BRAND)
   }
 }

@@ -1,11 +1,12 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createEngine, type Engine, type HistoryEntry, type Instance } from './engine.js'
+import { createEngine } from './engine.js'
 import { WorkflowError } from './errors.js'
 import { type AnyMachine, isMachine } from './machine.js'
 import { toMermaid } from './mermaid.js'
 import type { InstanceStatus, Store } from './store.js'
+import type { Engine, HistoryEntry, Instance } from './types.js'
 
 const USAGE = `Usage:
   backplane-workflow list [--machine M] [--state S] [--status running|done|failed] [--limit N] [--after ID]
@@ -22,7 +23,7 @@ Options:
   -h, --help         show this help
 
 send and retry commit the transition only; the engine process driving the store runs the timers and
-activities that follow (it picks them up within its pollMs).
+activities that follow (it picks them up within its pollInterval).
 Exit status: 0 on success, 1 when the instance or machine does not exist, 2 on bad usage or an error.
 `
 

@@ -1,3 +1,5 @@
+import { brandError, hasBrand } from '@backplane/internal'
+
 /** Stable codes of every error `@backplane/workflow` throws. */
 export type WorkflowErrorCode =
   | 'WORKFLOW_INVALID_OPTIONS'
@@ -18,7 +20,7 @@ export type WorkflowErrorCode =
   | 'WORKFLOW_TIMEOUT'
   | 'WORKFLOW_CLOSED'
 
-const brand = Symbol.for('@backplane/workflow/WorkflowError')
+const BRAND = '@backplane/workflow/WorkflowError'
 
 /**
  * Every error the engine, the stores and the definitions throw. `code` is stable across releases;
@@ -30,7 +32,6 @@ export class WorkflowError extends Error {
   readonly details: readonly string[]
   /** The instance concerned, when there is one. */
   readonly instanceId: string | undefined
-  readonly [brand] = true
 
   constructor(
     code: WorkflowErrorCode,
@@ -38,6 +39,7 @@ export class WorkflowError extends Error {
     options?: { details?: string[]; cause?: unknown; instanceId?: string | undefined },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    brandError(this, BRAND)
     this.code = code
     this.details = options?.details ?? []
     this.instanceId = options?.instanceId
@@ -45,12 +47,7 @@ export class WorkflowError extends Error {
 
   /** True for a WorkflowError from any installed copy of this package (optionally with this code). */
   static is(value: unknown, code?: WorkflowErrorCode): value is WorkflowError {
-    return (
-      typeof value === 'object' &&
-      value !== null &&
-      (value as Record<symbol, unknown>)[brand] === true &&
-      (code === undefined || (value as WorkflowError).code === code)
-    )
+    return hasBrand(value, BRAND) && (code === undefined || (value as WorkflowError).code === code)
   }
 }
 

@@ -1,25 +1,7 @@
+export type { Duration } from '@backplane/internal'
 export { ActivityTimeoutError, NonRetryableError } from './activity-errors.js'
 export { type Clock, type ManualClock, manualClock, systemClock } from './clock.js'
-export type { Duration } from './duration.js'
-export {
-  type ActivityContext,
-  type ActivityDefinition,
-  type ActivityFunction,
-  type BrokerMessage,
-  createEngine,
-  type Engine,
-  type EngineEvents,
-  type EngineStats,
-  type HistoryEntry,
-  type Instance,
-  type ListenMap,
-  type ListenOptions,
-  type SendOptions,
-  type SendResult,
-  type StartOptions,
-  type TransitionEvent,
-  type WorkflowBroker,
-} from './engine.js'
+export { createEngine } from './engine.js'
 export { WorkflowError, type WorkflowErrorCode } from './errors.js'
 export {
   type Actions,
@@ -43,22 +25,26 @@ export {
 } from './machine.js'
 export { toMermaid } from './mermaid.js'
 export type { EngineOptions, LoggerLike } from './options.js'
-export type {
-  ClaimOptions,
-  Commit,
-  CommitResult,
-  FailureRecord,
-  HistoryKind,
-  HistoryRecord,
-  InstanceRecord,
-  InstanceStatus,
-  ListFilter,
-  OutboxClaimOptions,
-  OutboxRecord,
-  Store,
-  TaskRecord,
-  TimerRecord,
-} from './store.js'
+// What apps see of the store: the type `createEngine({ store })` takes and the types of `Instance`,
+// `HistoryEntry` and `list`. Everything a store author needs is in @backplane/workflow/store.
+export type { HistoryKind, InstanceStatus, ListFilter, Store } from './store.js'
 export { memoryStore } from './stores/memory.js'
-export { initialStep, type Step, type StepResult, type TransitionInput, transition } from './transition.js'
+export type {
+  ActivityContext,
+  ActivityDefinition,
+  ActivityFunction,
+  BrokerMessage,
+  Engine,
+  EngineEvents,
+  EngineStats,
+  HistoryEntry,
+  Instance,
+  ListenMap,
+  ListenOptions,
+  SendOptions,
+  SendResult,
+  StartOptions,
+  TransitionEvent,
+  WorkflowBroker,
+} from './types.js'
 export { validateMachines } from './validate.js'

@@ -1,5 +1,5 @@
+import type { Duration, Jitter } from '@backplane/internal'
 import type { z } from 'zod'
-import type { Duration } from './duration.js'
 
 /** An event sent to an instance. `id`, when given, makes `send` idempotent: a repeated id is acknowledged and ignored. */
 export interface WorkflowEvent {
@@ -67,7 +67,7 @@ export interface TransitionConfig<C, E> extends Actions<C, E> {
 /** A target state name, a transition, or guarded alternatives tried in order. */
 export type Transition<C, E> = string | TransitionConfig<C, E> | readonly (string | TransitionConfig<C, E>)[]
 
-/** Retry policy of an activity. */
+/** Retry policy of an activity: the retry shape every `@backplane` package takes, plus `nonRetryable`. */
 export interface RetryPolicy {
   /** Attempts in all, the first included. Default 3. */
   readonly maxAttempts?: number | undefined
@@ -77,8 +77,11 @@ export interface RetryPolicy {
   readonly maxDelay?: Duration | undefined
   /** Each delay is the previous one times this. Default 2. */
   readonly factor?: number | undefined
-  /** Randomize each delay between half and all of it. Default true. */
-  readonly jitter?: boolean | undefined
+  /**
+   * How to randomize each delay: `'equal'` (default) between half and all of it, `'full'` (or `true`)
+   * between 0 and all of it, `'none'` (or `false`) not at all.
+   */
+  readonly jitter?: Jitter | undefined
   /** Error `name`s or `code`s that are never retried (NonRetryableError never is). */
   readonly nonRetryable?: readonly string[] | undefined
 }

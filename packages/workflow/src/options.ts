@@ -1,37 +1,26 @@
+import {
+  type Duration,
+  durationSchema,
+  isLogger,
+  type LoggerLike,
+  parseWith,
+  renameOptions,
+  silentLogger,
+} from '@backplane/internal'
 import { z } from 'zod'
 import type { Clock } from './clock.js'
 import { systemClock } from './clock.js'
-import { DURATION_EXPECTED, type Duration, parseDuration } from './duration.js'
 import { WorkflowError } from './errors.js'
 import { type AnyMachine, isMachine, type RetryPolicy } from './machine.js'
+import { retryPolicyProblems } from './retry.js'
 import type { Store } from './store.js'
-import { retryPolicyProblems } from './validate.js'
+import type { ActivityDefinition, ActivityFunction, WaitForOptions, WorkflowBroker } from './types.js'
 
 /** The pino method shape the engine logs through (silent unless given). */
-export interface LoggerLike {
-  debug(obj: object, msg?: string): void
-  info(obj: object, msg?: string): void
-  warn(obj: object, msg?: string): void
-  error(obj: object, msg?: string): void
-}
+export type { LoggerLike }
 
-export const silentLogger: LoggerLike = { debug() {}, info() {}, warn() {}, error() {} }
-
-const duration = (what: string) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const ms = parseDuration(value)
-    if (ms === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `invalid ${what} ${JSON.stringify(value)}: expected ${DURATION_EXPECTED}`,
-      })
-      return z.NEVER
-    }
-    return ms
-  })
-
-const positiveDuration = (what: string) =>
-  duration(what).refine((ms) => ms > 0, { message: `${what} must be more than 0 ms` })
+/** Code prefix of the DeprecationWarnings of old option names (one per option per process). */
+const DEPRECATION_CODE = 'BACKPLANE_DEP_WORKFLOW'
 
 const isStore = (value: unknown): value is Store =>
   typeof value === 'object' &&
@@ -66,7 +55,7 @@ const activity = z.union([
   z.strictObject({
     run: z.function(),
     retry: retryPolicy.optional(),
-    timeout: positiveDuration('timeout').optional(),
+    timeout: durationSchema({ min: 1 }).optional(),
   }),
 ])
 
@@ -90,24 +79,26 @@ export const engineOptionsSchema = z.strictObject({
     })
     .default(systemClock),
   logger: z
-    .custom<LoggerLike>(hasMethods('debug', 'info', 'warn', 'error'), {
+    .custom<LoggerLike>(isLogger, {
       message: 'expected a pino-shaped logger with debug, info, warn and error',
     })
     .default(silentLogger),
   unhandledEvents: z.enum(['reject', 'ignore']).default('reject'),
   worker: z.boolean().default(true),
   owner: z.string().min(1).max(200).optional(),
-  leaseMs: positiveDuration('leaseMs').default(30_000),
-  pollMs: positiveDuration('pollMs').default(1_000),
+  leaseTimeout: durationSchema({ min: 1 }).default(30_000),
+  pollInterval: durationSchema({ min: 1 }).default(1_000),
   concurrency: z.number().int().positive().default(64),
   retry: retryPolicy.optional(),
-  activityTimeout: positiveDuration('activityTimeout').default(300_000),
-  closeTimeout: duration('closeTimeout').default(10_000),
+  activityTimeout: durationSchema({ min: 1 }).default(300_000),
+  closeTimeout: durationSchema().default(10_000),
   cacheSize: z.number().int().nonnegative().default(10_000),
 })
 
-type ActivityInput = import('./engine.js').ActivityFunction | import('./engine.js').ActivityDefinition
+type ActivityInput = ActivityFunction | ActivityDefinition
 
+// Written by hand rather than z.input<typeof engineOptionsSchema>: that would lose the per-field docs
+// and the precise types the custom checks see as unknown. test/types.test-d.ts checks the two agree.
 /** Options of `createEngine`. */
 export interface EngineOptions {
   /** Where instances live: `memoryStore()`, `sqliteStore(...)`, `postgresStore(...)`. */
@@ -117,7 +108,7 @@ export interface EngineOptions {
   /** Activity name → function `(input, { idempotencyKey, attempt, signal, … }) => result`, or `{ run, retry, timeout }`. */
   activities?: Readonly<Record<string, ActivityInput>> | undefined
   /** Publishes the outbox and feeds `listen`: a @backplane/messaging Broker. Required when a machine emits. */
-  broker?: import('./engine.js').WorkflowBroker | undefined
+  broker?: WorkflowBroker | undefined
   /** Default: the system clock. `manualClock()` for tests. */
   clock?: Clock | undefined
   /** pino-shaped logger; silent by default. */
@@ -128,9 +119,13 @@ export interface EngineOptions {
   worker?: boolean | undefined
   /** Lease owner id of this process. Default: host/pid/random. Give a stable one to take instances back at once after a restart. */
   owner?: string | undefined
-  /** How long this engine's lease lasts without a heartbeat (shared stores). Default "30s". */
+  /** How long this engine's lease lasts without a heartbeat (shared stores): others take its instances over after that. Default "30s". */
+  leaseTimeout?: Duration | undefined
+  /** @deprecated use `leaseTimeout` (same meaning, also takes a duration string). */
   leaseMs?: Duration | undefined
   /** How often to look for work left by others (expired leases, other processes' commits, the outbox). Default "1s". */
+  pollInterval?: Duration | undefined
+  /** @deprecated use `pollInterval` (same meaning, also takes a duration string). */
   pollMs?: Duration | undefined
   /** Activity attempts running at once. Default 64. */
   concurrency?: number | undefined
@@ -146,49 +141,25 @@ export interface EngineOptions {
 
 export type ResolvedEngineOptions = z.output<typeof engineOptionsSchema>
 
+const invalidOptions = (message: string, details: string[]) =>
+  new WorkflowError('WORKFLOW_INVALID_OPTIONS', message, { details })
+
 export function parseEngineOptions(input: unknown): ResolvedEngineOptions {
-  const result = engineOptionsSchema.safeParse(input ?? {})
-  if (result.success) return result.data
-  const details = result.error.issues.map((issue) => {
-    const path = issue.path.length > 0 ? issue.path.join('.') : '(options)'
-    if (issue.code === 'unrecognized_keys')
-      return `${path}: unknown option(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-    if (issue.code === 'invalid_type' && issue.input === undefined) return `${path}: required`
-    return `${path}: ${issue.message}`
-  })
-  throw new WorkflowError('WORKFLOW_INVALID_OPTIONS', `invalid createEngine options: ${details.join('; ')}`, {
-    details,
-  })
+  const renamed = renameOptions(
+    input ?? {},
+    [
+      { from: 'leaseMs', to: 'leaseTimeout' },
+      { from: 'pollMs', to: 'pollInterval' },
+    ],
+    'createEngine',
+    DEPRECATION_CODE,
+  )
+  return parseWith(engineOptionsSchema, renamed, invalidOptions, 'createEngine')
 }
 
-export interface ResolvedRetryPolicy {
-  maxAttempts: number
-  initialDelay: number
-  maxDelay: number
-  factor: number
-  jitter: boolean
-  nonRetryable: readonly string[]
-}
+const waitForOptionsSchema = z.object({ timeout: durationSchema().default(30_000) })
 
-/** Merges retry policies, later ones winning field by field, over the defaults. */
-export function resolveRetryPolicy(...policies: (RetryPolicy | undefined)[]): ResolvedRetryPolicy {
-  const resolved: ResolvedRetryPolicy = {
-    maxAttempts: 3,
-    initialDelay: 1_000,
-    maxDelay: 60_000,
-    factor: 2,
-    jitter: true,
-    nonRetryable: [],
-  }
-  for (const policy of policies) {
-    if (!policy) continue
-    if (policy.maxAttempts !== undefined) resolved.maxAttempts = policy.maxAttempts
-    if (policy.initialDelay !== undefined)
-      resolved.initialDelay = parseDuration(policy.initialDelay) ?? resolved.initialDelay
-    if (policy.maxDelay !== undefined) resolved.maxDelay = parseDuration(policy.maxDelay) ?? resolved.maxDelay
-    if (policy.factor !== undefined) resolved.factor = policy.factor
-    if (policy.jitter !== undefined) resolved.jitter = policy.jitter
-    if (policy.nonRetryable !== undefined) resolved.nonRetryable = [...resolved.nonRetryable, ...policy.nonRetryable]
-  }
-  return resolved
+export function parseWaitForOptions(input: WaitForOptions | undefined): z.output<typeof waitForOptionsSchema> {
+  const renamed = renameOptions(input ?? {}, [{ from: 'timeoutMs', to: 'timeout' }], 'waitFor', DEPRECATION_CODE)
+  return parseWith(waitForOptionsSchema, renamed, invalidOptions, 'waitFor')
 }

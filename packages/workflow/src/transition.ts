@@ -3,7 +3,7 @@
  * effects (new timers and tasks inside the instance, outbox messages, a history row). No I/O, no
  * clock: `now` is an argument. The engine commits the result, then carries the effects out.
  */
-import { parseDuration } from './duration.js'
+import { parseDuration } from '@backplane/internal'
 import { WorkflowError } from './errors.js'
 import {
   type Actions,

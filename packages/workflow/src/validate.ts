@@ -1,12 +1,12 @@
-import { DURATION_EXPECTED, parseDuration } from './duration.js'
+import { DURATION_EXPECTED, parseDuration } from '@backplane/internal'
 import { WorkflowError } from './errors.js'
-import { type AnyMachine, alternatives, isMachine, type RetryPolicy, type Transition } from './machine.js'
+import { type AnyMachine, alternatives, isMachine, type Transition } from './machine.js'
+import { retryPolicyProblems } from './retry.js'
 
 const STATE_KEYS = new Set(['type', 'description', 'entry', 'exit', 'on', 'invoke', 'after'])
 const TRANSITION_KEYS = new Set(['target', 'guard', 'assign', 'emit', 'description'])
 const ACTION_KEYS = new Set(['assign', 'emit'])
 const INVOKE_KEYS = new Set(['activity', 'input', 'onDone', 'onError', 'retry', 'timeout'])
-const RETRY_KEYS = new Set(['maxAttempts', 'initialDelay', 'maxDelay', 'factor', 'jitter', 'nonRetryable'])
 const MACHINE_KEYS = new Set([
   'id',
   'version',
@@ -31,33 +31,6 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 
 function unknownKeys(value: Record<string, unknown>, allowed: Set<string>): string[] {
   return Object.keys(value).filter((key) => !allowed.has(key))
-}
-
-/** Problems of a retry policy, as messages. */
-export function retryPolicyProblems(policy: unknown, where: string): string[] {
-  if (policy === undefined) return []
-  if (!isObject(policy))
-    return [
-      `${where}: expected a retry policy object { maxAttempts, initialDelay, maxDelay, factor, jitter, nonRetryable }`,
-    ]
-  const problems: string[] = []
-  for (const key of unknownKeys(policy, RETRY_KEYS)) problems.push(`${where}: unknown option ${JSON.stringify(key)}`)
-  const p = policy as RetryPolicy
-  if (p.maxAttempts !== undefined && !(Number.isInteger(p.maxAttempts) && p.maxAttempts >= 1))
-    problems.push(`${where}.maxAttempts: expected an integer >= 1, got ${JSON.stringify(p.maxAttempts)}`)
-  for (const key of ['initialDelay', 'maxDelay'] as const) {
-    const value = p[key]
-    if (value !== undefined && parseDuration(value) === undefined)
-      problems.push(`${where}.${key}: invalid duration ${JSON.stringify(value)}: expected ${DURATION_EXPECTED}`)
-  }
-  if (p.factor !== undefined && !(typeof p.factor === 'number' && p.factor >= 1))
-    problems.push(`${where}.factor: expected a number >= 1, got ${JSON.stringify(p.factor)}`)
-  if (
-    p.nonRetryable !== undefined &&
-    !(Array.isArray(p.nonRetryable) && p.nonRetryable.every((n) => typeof n === 'string'))
-  )
-    problems.push(`${where}.nonRetryable: expected a list of error names or codes`)
-  return problems
 }
 
 /** Every problem of one machine, as messages naming the machine, state and field. */

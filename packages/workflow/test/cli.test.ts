@@ -38,7 +38,7 @@ beforeAll(async () => {
   driver = await createEngine({
     store: sqliteStore(db),
     machines: [ticket],
-    pollMs: 50,
+    pollInterval: 50,
     activities: {
       notify: async () => {
         if (notifyFails) throw new NonRetryableError('mail server said no')
@@ -85,7 +85,7 @@ describe('backplane-workflow', () => {
     notifyFails = false
     const retried = await cli('retry', 't-2')
     expect(retried).toMatchObject({ code: 0, out: 'retrying: t-2 is running in assigned\n' })
-    const waiting = await driver.waitFor('t-2', (i) => i.state === 'waiting', { timeoutMs: 5000 })
+    const waiting = await driver.waitFor('t-2', (i) => i.state === 'waiting', { timeout: 5000 })
     expect(waiting.timers.map((t) => t.delay)).toEqual(['2h'])
   })
 

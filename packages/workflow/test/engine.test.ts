@@ -1,4 +1,5 @@
 /** Engine behaviour beyond the store suite: messaging (listen, outbox), events, an unreachable store. */
+import { sleep } from '@backplane/internal'
 import { createBroker } from '@backplane/messaging'
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -26,7 +27,13 @@ afterEach(async () => {
 })
 
 async function engineWith(options: Partial<EngineOptions>): Promise<Engine> {
-  const engine = await createEngine({ store: memoryStore(), machines: [order], activities, pollMs: 50, ...options })
+  const engine = await createEngine({
+    store: memoryStore(),
+    machines: [order],
+    activities,
+    pollInterval: 50,
+    ...options,
+  })
   closers.push(() => engine.close())
   return engine
 }
@@ -55,7 +62,7 @@ describe('with @backplane/messaging', () => {
     await broker.publish('carrier.events', { orderId: 'o-1', status: 'delivered' }, { id: 'carrier-evt-9' })
     const delivered = await engine.waitFor('o-1', (i) => i.status === 'done')
     expect(delivered.state).toBe('delivered')
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
     const history = await engine.history('o-1')
     expect(history.filter((e) => e.to === 'delivered').map((e) => e.event)).toEqual([
       { type: 'DELIVERED', id: 'carrier-evt-9' },
@@ -98,7 +105,7 @@ describe('with @backplane/messaging', () => {
       },
       subscribe: async () => ({ close: async () => undefined }),
     }
-    const engine = await engineWith({ broker, leaseMs: 100 })
+    const engine = await engineWith({ broker, leaseTimeout: 100 })
     const failed: string[] = []
     engine.events.on('outboxFailed', (e) => failed.push(`${e.id}: ${e.error.message}`))
     await engine.start(order, { id: 'o-3', input })
@@ -160,7 +167,7 @@ describe('engine events and the failure modes of the store', () => {
     await expect.poll(() => errors.length).toBeGreaterThan(0)
     down = false
     const shipped = await engine.waitFor<{ chargeId?: string }>('o-5', (i) => i.state === 'shipping', {
-      timeoutMs: 10_000,
+      timeout: 10_000,
     })
     expect(shipped.context.chargeId).toBe('ch-9')
     expect((await engine.history('o-5')).map((e) => e.to)).toEqual(['created', 'paymentPending', 'paid', 'shipping'])

@@ -1,4 +1,4 @@
 import { memoryStore } from '../src/index.js'
-import { storeConformance } from './conformance/store-suite.js'
+import { storeConformance } from '../src/testing/index.js'
 
 storeConformance('memory', { create: () => memoryStore() })

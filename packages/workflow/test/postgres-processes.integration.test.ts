@@ -6,7 +6,7 @@
  * expires.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { HistoryRecord, InstanceRecord } from '../src/index.js'
+import type { HistoryRecord, InstanceRecord } from '../src/store-api.js'
 import { postgresStore } from '../src/stores/postgres.js'
 import { checkOrders } from './helpers/check-orders.js'
 import { databaseUrl, dropSchemas, schemaName } from './helpers/pg.js'

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Store } from '../src/index.js'
 import { postgresStore } from '../src/stores/postgres.js'
-import { storeConformance } from './conformance/store-suite.js'
+import { storeConformance } from '../src/testing/index.js'
 import { databaseUrl, dropSchemas, schemaName } from './helpers/pg.js'
 
 const url = process.env.DATABASE_URL

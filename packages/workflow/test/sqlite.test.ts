@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Store } from '../src/index.js'
 import { sqliteStore } from '../src/stores/sqlite.js'
-import { storeConformance } from './conformance/store-suite.js'
+import { storeConformance } from '../src/testing/index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'wf-sqlite-'))
 let n = 0

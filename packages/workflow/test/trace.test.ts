@@ -147,7 +147,7 @@ async function setup(options: Partial<EngineOptions> = {}, clock: ManualClock = 
     activities: { charge: record('charge'), ship: record('ship') },
     broker,
     clock,
-    pollMs: 50,
+    pollInterval: 50,
     ...options,
   })
   closers.push(() => engine.close())

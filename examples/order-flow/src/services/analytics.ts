@@ -72,7 +72,7 @@ export async function startAnalytics(runtime: Runtime): Promise<Service> {
   const subscription = await broker.subscribe(OrdersStatus, onStatus, {
     group: groupOf('analytics', OrdersStatus),
     from: 'earliest',
-    maxAttempts: 5,
+    retry: { maxAttempts: 5 },
     concurrency: 16,
     ordered: true,
   })

@@ -132,7 +132,7 @@ export async function startInventory(runtime: Runtime): Promise<Service> {
     log.info({ orderId, units: released }, 'stock released')
   }
 
-  const options = { from: 'earliest' as const, maxAttempts: 5, concurrency: 16, ordered: true }
+  const options = { from: 'earliest' as const, retry: { maxAttempts: 5 }, concurrency: 16, ordered: true }
   const subscriptions = [
     await broker.subscribe(InventoryReserve, onReserve, { ...options, group: groupOf('inventory', InventoryReserve) }),
     await broker.subscribe(InventoryRelease, onRelease, { ...options, group: groupOf('inventory', InventoryRelease) }),

@@ -63,7 +63,7 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
     // A stable owner: after a crash the restarted process takes its instances back at once.
     owner: 'orders',
     logger: log.child({ component: 'workflow' }),
-    pollMs: 250,
+    pollInterval: 250,
   })
   if (engine.recovered.instances > 0)
     log.info({ orders: engine.recovered.instances, ms: engine.recovered.ms }, 'resumed orders in flight')

@@ -128,7 +128,7 @@ export async function startPayment(runtime: Runtime): Promise<Service> {
     log.info({ orderId, refundedCents, reason }, refundedCents > 0 ? 'payment refunded' : 'payment voided')
   }
 
-  const options = { from: 'earliest' as const, maxAttempts: 5, concurrency: 16, ordered: true }
+  const options = { from: 'earliest' as const, retry: { maxAttempts: 5 }, concurrency: 16, ordered: true }
   const subscriptions = [
     await broker.subscribe(OrdersCreated, onOrderCreated, { ...options, group: groupOf('payment', OrdersCreated) }),
     await broker.subscribe(PaymentsRefund, onRefund, { ...options, group: groupOf('payment', PaymentsRefund) }),

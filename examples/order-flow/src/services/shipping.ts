@@ -17,7 +17,7 @@ export async function startShipping(runtime: Runtime): Promise<Service> {
     broker,
     owner: 'shipping',
     logger: log.child({ component: 'workflow' }),
-    pollMs: 250,
+    pollInterval: 250,
   })
   engine.events.on('instanceDone', ({ instanceId }) => log.info({ shipment: instanceId }, 'shipment delivered'))
   if (engine.recovered.instances > 0)
@@ -36,7 +36,7 @@ export async function startShipping(runtime: Runtime): Promise<Service> {
   const subscription = await broker.subscribe(ShipmentsCreate, onCreate, {
     group: groupOf('shipping', ShipmentsCreate),
     from: 'earliest',
-    maxAttempts: 5,
+    retry: { maxAttempts: 5 },
     concurrency: 16,
   })
   log.info({ deliveryDelay: config.get('shipping.deliveryDelay') }, 'shipping service started')

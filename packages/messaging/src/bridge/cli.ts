@@ -26,8 +26,10 @@ export interface CliIo {
 }
 
 function jsonLogger(stream: NodeJS.WritableStream, debug: boolean): LoggerLike {
-  const line = (level: string, obj: object, msg?: string) => {
-    stream.write(`${JSON.stringify({ level, time: new Date().toISOString(), ...obj, msg })}\n`)
+  const line = (level: string, obj: object | string, msg?: string) => {
+    // pino's shapes: (fields, message) or (message).
+    const fields = typeof obj === 'string' ? { msg: obj } : { ...obj, msg }
+    stream.write(`${JSON.stringify({ level, time: new Date().toISOString(), ...fields })}\n`)
   }
   return {
     debug: (obj, msg) => {

@@ -142,5 +142,5 @@ export async function loadBridgeConfig(path: string, env: NodeJS.ProcessEnv = pr
     }
   }
   parseBridgeOptions(rest, `config file ${path}`)
-  return { options: rest as BridgeOptions, listen: listen.data }
+  return { options: rest as unknown as BridgeOptions, listen: listen.data }
 }

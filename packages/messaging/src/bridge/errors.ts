@@ -1,3 +1,6 @@
+import { brandError, hasBrand, issueLines as sharedIssueLines } from '@backplane/internal'
+import type { z } from 'zod'
+
 /** Stable codes of the bridge's errors: the `error.code` of every JSON error answer. */
 export type BridgeErrorCode =
   | 'INVALID_JSON'
@@ -36,7 +39,7 @@ export type BridgeErrorCode =
   | 'BRIDGE_STORE_CLIENT_MISSING'
   | 'BRIDGE_STORE_CORRUPT'
 
-const brand = Symbol.for('@backplane/messaging/BridgeError')
+const BRAND = '@backplane/messaging/BridgeError'
 
 /**
  * Every error the bridge answers with or throws. `status` is the HTTP status it is answered
@@ -47,7 +50,6 @@ export class BridgeError extends Error {
   readonly status: number
   readonly code: BridgeErrorCode
   readonly details: readonly string[]
-  readonly [brand] = true
 
   constructor(
     status: number,
@@ -56,6 +58,7 @@ export class BridgeError extends Error {
     options?: { details?: readonly string[] | undefined; cause?: unknown },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    brandError(this, BRAND)
     this.status = status
     this.code = code
     this.details = options?.details ?? []
@@ -63,7 +66,7 @@ export class BridgeError extends Error {
 
   /** True for a BridgeError from any installed copy of this package. */
   static is(value: unknown): value is BridgeError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true
+    return hasBrand(value, BRAND)
   }
 
   toJSON(): { error: { code: BridgeErrorCode; message: string; details: readonly string[] } } {
@@ -71,15 +74,12 @@ export class BridgeError extends Error {
   }
 }
 
-/** zod issues as `path: message` lines. */
-export function issueLines(
-  issues: readonly { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] }[],
-  root = '(body)',
-): string[] {
-  return issues.map((issue) => {
-    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : root
-    if (issue.code === 'unrecognized_keys' && issue.keys)
-      return `${path}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-    return `${path}: ${issue.message}`
-  })
+/**
+ * zod issues as `path: message` lines, as the shared ones but for the word an HTTP client sees:
+ * a body has unknown fields, not options.
+ */
+export function issueLines(issues: readonly z.core.$ZodIssue[], root = '(body)'): string[] {
+  return sharedIssueLines(issues, root).map((line, index) =>
+    issues[index]?.code === 'unrecognized_keys' ? line.replace(': unknown option(s) ', ': unknown field(s) ') : line,
+  )
 }

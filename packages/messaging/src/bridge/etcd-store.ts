@@ -1,6 +1,14 @@
+import {
+  DURATION_EXPECTED,
+  type Duration,
+  loadPeer,
+  parseDuration,
+  withTimeout as settleWithin,
+} from '@backplane/internal'
 import type { LoggerLike } from '@backplane/messaging'
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3'
 import { BridgeError } from './errors.js'
+import { renameEtcdOptions } from './legacy-options.js'
 import type { BridgeState, BridgeStore, StoreChange, StoredRoute, StoredSubscription, StoreKind } from './store.js'
 
 export interface EtcdStoreOptions {
@@ -9,38 +17,28 @@ export interface EtcdStoreOptions {
   prefix?: string | undefined
   username?: string | undefined
   password?: string | undefined
-  /** Per-call timeout, ms. Default 5000. */
+  /** Per-call timeout: ms or a duration string ("5s"). Default 5 s. */
+  timeout?: Duration | undefined
+  /** @deprecated use `timeout` */
   timeoutMs?: number | undefined
   logger?: LoggerLike | undefined
 }
 
 const FOLDERS: Record<StoreKind, string> = { subscription: 'subscriptions/', route: 'routes/' }
 
-async function loadClient(): Promise<typeof import('etcd3')> {
-  try {
-    return await import('etcd3')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      throw new BridgeError(
-        500,
-        'BRIDGE_STORE_CLIENT_MISSING',
-        'the etcd store needs the etcd3 package: npm install etcd3',
-        { cause: error },
-      )
-    }
-    throw error
-  }
+function loadClient(): Promise<typeof import('etcd3')> {
+  return loadPeer(
+    'etcd3',
+    () => import('etcd3'),
+    (cause) =>
+      new BridgeError(500, 'BRIDGE_STORE_CLIENT_MISSING', 'the etcd store needs the etcd3 package: npm install etcd3', {
+        cause,
+      }),
+  )
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer from etcd within ${ms} ms`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
+  return settleWithin(promise, ms, () => new Error(`${what}: no answer from etcd within ${ms} ms`))
 }
 
 /**
@@ -49,9 +47,18 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * A watch cancelled by a compaction (while etcd was unreachable) is followed by a fresh list
  * and a diff, then a new watch, so no change is missed.
  */
-export function etcdStore(options: EtcdStoreOptions): BridgeStore {
+export function etcdStore(input: EtcdStoreOptions): BridgeStore {
+  const options = renameEtcdOptions(input)
   const prefix = options.prefix ?? '/backplane/bridge/'
-  const timeoutMs = options.timeoutMs ?? 5_000
+  const parsed = options.timeout === undefined ? 5_000 : parseDuration(options.timeout)
+  if (parsed === undefined || parsed <= 0) {
+    throw new BridgeError(
+      500,
+      'BRIDGE_INVALID_CONFIG',
+      `invalid etcd store options: timeout: expected ${DURATION_EXPECTED}, got ${JSON.stringify(options.timeout)}`,
+    )
+  }
+  const timeoutMs = parsed
   const endpoints = typeof options.endpoints === 'string' ? options.endpoints.split(',') : options.endpoints
   let client: Etcd3 | undefined
   let watcher: Watcher | undefined

@@ -1,4 +1,17 @@
-import type { Filter } from './options.js'
+import { z } from 'zod'
+
+const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+
+/** Which messages a subscription or route takes: every listed condition must hold. */
+export const filterSchema = z
+  .strictObject({
+    /** CloudEvents `type`, or several (any of them); `*` matches any characters. */
+    type: stringOrList.optional(),
+    /** Header name → value (or values, any of them); names are matched case-insensitively. */
+    headers: z.record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)])).optional(),
+  })
+  .refine((f) => f.type !== undefined || f.headers !== undefined, 'a filter needs `type` or `headers`')
+export type Filter = z.output<typeof filterSchema>
 
 export type HeaderPredicate = (headers: Readonly<Record<string, string>>) => boolean
 

@@ -1,8 +1,11 @@
+import { type Backoff, durationSchema, parseWith, retrySchema } from '@backplane/internal'
 import type { Broker, LoggerLike } from '@backplane/messaging'
 import { z } from 'zod'
-import { BridgeError, issueLines } from './errors.js'
+import { BridgeError } from './errors.js'
+import { filterSchema } from './filter.js'
 import { clientGroupSchema } from './groups.js'
 import { DEFAULT_JSON_DEPTH } from './json-limits.js'
+import { type LegacyBridgeOptions, renameBridgeOptions } from './legacy-options.js'
 import type { BridgeStore } from './store.js'
 
 /** Ids of subscriptions and routes: safe in URLs, etcd keys, file names and group names. */
@@ -10,23 +13,13 @@ const idSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'use 1-64 characters 
 
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
 
-/** Which messages a subscription or route takes: every listed condition must hold. */
-export const filterSchema = z
-  .strictObject({
-    /** CloudEvents `type`, or several (any of them); `*` matches any characters. */
-    type: stringOrList.optional(),
-    /** Header name → value (or values, any of them); names are matched case-insensitively. */
-    headers: z.record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)])).optional(),
-  })
-  .refine((f) => f.type !== undefined || f.headers !== undefined, 'a filter needs `type` or `headers`')
-export type Filter = z.output<typeof filterSchema>
+/** Webhook calls: 8 attempts, 1 s doubling up to 5 min, full jitter. */
+const WEBHOOK_RETRY: Backoff = { maxAttempts: 8, initialDelay: 1_000, maxDelay: 300_000, factor: 2, jitter: 'full' }
+/** Route writes: 10 attempts, 200 ms doubling up to 30 s, full jitter. */
+const ROUTING_RETRY: Backoff = { maxAttempts: 10, initialDelay: 200, maxDelay: 30_000, factor: 2, jitter: 'full' }
 
-const backoffSchema = z.strictObject({
-  initialMs: z.number().int().nonnegative().default(1_000),
-  maxMs: z.number().int().positive().default(300_000),
-  multiplier: z.number().min(1).default(2),
-  jitter: z.enum(['full', 'none']).default('full'),
-})
+// Times are ms or duration strings ("30s", "5m"), read as in every @backplane package.
+const duration = durationSchema({ min: 1 })
 
 export const subscriptionInputSchema = z.strictObject({
   id: idSchema.optional(),
@@ -93,7 +86,7 @@ const brokerSpec = z.strictObject({
   kafka: z.record(z.string(), z.unknown()).optional(),
   nats: z.record(z.string(), z.unknown()).optional(),
   memory: z.record(z.string(), z.unknown()).optional(),
-  closeTimeoutMs: z.number().int().positive().optional(),
+  closeTimeout: duration.optional(),
 })
 export type BrokerSpec = z.input<typeof brokerSpec>
 
@@ -111,8 +104,8 @@ const etcdStoreSchema = z.strictObject({
   prefix: z.string().min(1).default('/backplane/bridge/'),
   username: z.string().optional(),
   password: z.string().optional(),
-  /** Per-call timeout, ms. */
-  timeoutMs: z.number().int().positive().default(5_000),
+  /** Per-call timeout. */
+  timeout: duration.default(5_000),
 })
 
 export const storeSchema = z.union([
@@ -152,7 +145,7 @@ export const bridgeOptionsSchema = z
     limits: z
       .strictObject({
         bodyBytes: z.number().int().positive().default(1_048_576),
-        requestTimeoutMs: z.number().int().positive().default(30_000),
+        requestTimeout: duration.default(30_000),
         batchMessages: z.number().int().positive().default(1_000),
         /** Arrays and objects nested deeper than this in a JSON body are refused (400 JSON_TOO_DEEP). */
         jsonDepth: z.number().int().min(2).max(1_000).default(DEFAULT_JSON_DEPTH),
@@ -162,35 +155,34 @@ export const bridgeOptionsSchema = z
       .strictObject({
         /** Hosts (`hooks.example.com`, `*.example.com`), addresses and networks (`10.0.0.0/8`) webhooks may call. */
         allow: z.array(z.string().min(1)).default([]),
-        timeoutMs: z.number().int().positive().default(10_000),
-        maxAttempts: z.number().int().min(1).default(8),
-        backoff: backoffSchema.default({ initialMs: 1_000, maxMs: 300_000, multiplier: 2, jitter: 'full' }),
+        /** How long one call may take. */
+        timeout: duration.default(10_000),
+        /** Attempts per message (a subscription's `maxAttempts` wins) and the waits between them. */
+        retry: retrySchema(WEBHOOK_RETRY).default(WEBHOOK_RETRY),
         concurrency: z.number().int().min(1).default(8),
-        /** A longer Retry-After is cut to this, ms. */
-        maxRetryAfterMs: z.number().int().positive().default(600_000),
+        /** A longer Retry-After is cut to this. */
+        maxRetryAfter: duration.default(600_000),
       })
       .prefault({}),
     routing: z
       .strictObject({
-        maxAttempts: z.number().int().min(1).default(10),
-        backoff: backoffSchema.default({ initialMs: 200, maxMs: 30_000, multiplier: 2, jitter: 'full' }),
+        /** Attempts per message (a route's `maxAttempts` wins) and the waits between them. */
+        retry: retrySchema(ROUTING_RETRY).default(ROUTING_RETRY),
         concurrency: z.number().int().min(1).default(16),
       })
       .prefault({}),
     sse: z
       .strictObject({
-        heartbeatMs: z.number().int().positive().default(15_000),
+        /** How often an idle stream gets a `: ping` comment. */
+        heartbeat: duration.default(15_000),
         /** Messages held while looking for a Last-Event-ID in the replay. */
         resumeBuffer: z.number().int().positive().default(1_000),
       })
       .prefault({}),
     idempotency: z
       .strictObject({
-        ttlMs: z
-          .number()
-          .int()
-          .positive()
-          .default(24 * 3_600_000),
+        /** How long an Idempotency-Key and its answer are kept. */
+        ttl: duration.default(24 * 3_600_000),
         max: z.number().int().positive().default(100_000),
       })
       .prefault({}),
@@ -213,12 +205,17 @@ export const bridgeOptionsSchema = z
       })
     }
   })
-export type BridgeOptions = z.input<typeof bridgeOptionsSchema>
+export type BridgeOptions = z.input<typeof bridgeOptionsSchema> & LegacyBridgeOptions
 export type ResolvedBridgeOptions = z.output<typeof bridgeOptionsSchema>
 
+/** Validates bridge options (old option names moved to the new ones first): BRIDGE_INVALID_CONFIG says what is wrong. */
 export function parseBridgeOptions(input: unknown, what = 'bridge options'): ResolvedBridgeOptions {
-  const result = bridgeOptionsSchema.safeParse(input ?? {})
-  if (result.success) return result.data
-  const details = issueLines(result.error.issues, '(options)')
-  throw new BridgeError(500, 'BRIDGE_INVALID_CONFIG', `invalid ${what}: ${details.join('; ')}`, { details })
+  return parseWith(
+    bridgeOptionsSchema,
+    renameBridgeOptions(input ?? {}),
+    // `what` names the whole thing (a config file's path, say): the message is built here.
+    (_, details) =>
+      new BridgeError(500, 'BRIDGE_INVALID_CONFIG', `invalid ${what}: ${details.join('; ')}`, { details }),
+    what,
+  )
 }

@@ -248,8 +248,7 @@ export class RouteManager {
         raw: true,
         ordered: true,
         concurrency: settings.concurrency,
-        maxAttempts: run.stored.maxAttempts ?? settings.maxAttempts,
-        backoff: settings.backoff,
+        retry: { ...settings.retry, maxAttempts: run.stored.maxAttempts ?? settings.retry.maxAttempts },
         ...(run.stored.deadLetter === undefined ? {} : { deadLetter: run.stored.deadLetter }),
       },
     )

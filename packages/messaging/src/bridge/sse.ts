@@ -189,8 +189,12 @@ export async function streamEvents(
       from,
       raw: true,
       // In a group, a message whose write failed goes back to the group (released on close).
-      maxAttempts: group !== undefined && capabilities.atLeastOnce ? 2 : 1,
-      backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 'none' },
+      retry: {
+        maxAttempts: group !== undefined && capabilities.atLeastOnce ? 2 : 1,
+        initialDelay: 60_000,
+        maxDelay: 60_000,
+        jitter: 'none',
+      },
       deadLetter: false,
       concurrency: 1,
     })

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { BridgeError } from './errors.js'
-import type { Filter } from './options.js'
+import type { Filter } from './filter.js'
 
 /** A webhook subscription as it is kept. */
 export interface StoredSubscription {

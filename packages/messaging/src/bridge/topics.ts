@@ -78,3 +78,8 @@ export function topicMatcher(patterns: readonly string[]): TopicMatcher {
     return false
   }
 }
+
+/** A dead-letter topic named in a subscription or route (`false` turns dead-lettering off). */
+export function checkDeadLetter(deadLetter: string | false | undefined): void {
+  if (typeof deadLetter === 'string') checkTopicName(deadLetter, 'deadLetter')
+}

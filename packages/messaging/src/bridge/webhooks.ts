@@ -9,7 +9,6 @@ import {
   type Subscription,
 } from '@backplane/messaging'
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
-import { tracerRegistered } from '../telemetry.js'
 import { compileFilter, type HeaderPredicate } from './filter.js'
 import { webhookGroup } from './groups.js'
 import { bridgeMetrics } from './metrics.js'
@@ -18,6 +17,7 @@ import { retryStart } from './retry-start.js'
 import type { WebhookPolicy } from './ssrf.js'
 import type { StoredSubscription } from './store.js'
 import type { TopicRef } from './topics.js'
+import { BRIDGE_TRACER, tracerRegistered } from './tracing.js'
 import { callWebhook, parseRetryAfter, redactUrl, SIGNATURE_HEADER, signWebhookBody } from './webhook-client.js'
 import { encodeHeaderValue } from './wire-rules.js'
 
@@ -240,8 +240,7 @@ export class WebhookManager {
     const options = {
       group: run.group,
       from: run.since === undefined ? ('latest' as const) : ('earliest' as const),
-      maxAttempts: stored.maxAttempts ?? settings.maxAttempts,
-      backoff: settings.backoff,
+      retry: { ...settings.retry, maxAttempts: stored.maxAttempts ?? settings.retry.maxAttempts },
       concurrency: stored.concurrency ?? settings.concurrency,
       ordered: true,
       raw: true,
@@ -296,7 +295,7 @@ export class WebhookManager {
     // The handler runs in the message's trace (the core's process span): the call continues it.
     const active = context.active()
     const span = tracerRegistered()
-      ? trace.getTracer('@backplane/messaging/bridge').startSpan(
+      ? trace.getTracer(BRIDGE_TRACER).startSpan(
           'POST',
           {
             kind: SpanKind.CLIENT,
@@ -321,7 +320,7 @@ export class WebhookManager {
         url: run.url,
         body: message.raw,
         headers,
-        timeoutMs: this.deps.settings.timeoutMs,
+        timeoutMs: this.deps.settings.timeout,
         agent: run.agent,
         policy: this.deps.policy,
       })
@@ -341,7 +340,7 @@ export class WebhookManager {
       if (status === 429 || status === 503) {
         const delay = parseRetryAfter(response.retryAfter)
         if (delay !== undefined) {
-          failure = new RetryAfterError(text, Math.min(delay, this.deps.settings.maxRetryAfterMs))
+          failure = new RetryAfterError(text, Math.min(delay, this.deps.settings.maxRetryAfter))
           throw failure
         }
       }

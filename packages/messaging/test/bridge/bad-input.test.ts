@@ -19,7 +19,7 @@ const bridge = await startBridge(
       ],
     },
     topics: ['orders.*', 'audit.*', 'other:*'],
-    limits: { bodyBytes: 1024, requestTimeoutMs: 400, batchMessages: 10 },
+    limits: { bodyBytes: 1024, requestTimeout: '400ms', batchMessages: 10 },
     webhooks: { allow: ['127.0.0.1'] },
     subscriptions: [{ id: 'declared', topic: 'audit.declared', url: hook.url }],
     store: false,

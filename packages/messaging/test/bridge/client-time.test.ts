@@ -20,8 +20,8 @@ const hook = await receiver()
 const options = (extra: Partial<BridgeOptions> = {}): BridgeOptions => ({
   brokers: { main: bus },
   auth: { keys: [{ id: 'time', key: KEY, publish: ['*'], subscribe: ['*'] }] },
-  webhooks: { allow: ['127.0.0.1'], backoff: { initialMs: 10, maxMs: 50, jitter: 'none' } },
-  routing: { backoff: { initialMs: 10, maxMs: 50, jitter: 'none' } },
+  webhooks: { allow: ['127.0.0.1'], retry: { initialDelay: 10, maxDelay: 50, jitter: 'none' } },
+  routing: { retry: { initialDelay: 10, maxDelay: 50, jitter: 'none' } },
   store: false,
   ...extra,
 })

@@ -16,7 +16,7 @@ const bridge = await startBridge(
   {
     brokers: {
       http: `memory://cross-${randomUUID().slice(0, 8)}`,
-      kafka: { url: `kafka://${requireEnv('KAFKA_BROKERS')}`, kafka: { sessionTimeout: 6000, maxWaitTimeInMs: 100 } },
+      kafka: { url: `kafka://${requireEnv('KAFKA_BROKERS')}`, kafka: { sessionTimeout: 6000, maxWaitTime: 100 } },
       nats: `${requireEnv('NATS_URL')}?jetstream=true`,
     },
     auth: {

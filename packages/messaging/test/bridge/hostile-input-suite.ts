@@ -211,7 +211,7 @@ export function hostileInputSuite(name: string, hooks: HostileHooks): void {
         {
           brokers: { main: hooks.broker() },
           auth: { keys: [{ id: 'fuzz', key: KEY, publish: ['*'], subscribe: ['*'] }] },
-          webhooks: { allow: ['127.0.0.1'], backoff: { initialMs: 20, maxMs: 200, jitter: 'none' } },
+          webhooks: { allow: ['127.0.0.1'], retry: { initialDelay: 20, maxDelay: 200, jitter: 'none' } },
           limits: { bodyBytes: 16_384, batchMessages: 8 },
           // Any other valid name is answered 404 instead of creating a topic on the broker.
           topics: [topic],

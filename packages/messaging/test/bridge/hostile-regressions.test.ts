@@ -28,9 +28,8 @@ const bridge = await startBridge(
     },
     webhooks: {
       allow: ['127.0.0.1'],
-      timeoutMs: 300,
-      maxAttempts: 2,
-      backoff: { initialMs: 10, maxMs: 10, jitter: 'none' },
+      timeout: 300,
+      retry: { maxAttempts: 2, initialDelay: 10, maxDelay: 10, jitter: 'none' },
     },
     store: false,
   },
@@ -72,7 +71,7 @@ describe('#13 defect 1: a message key the webhook call cannot carry as it is', (
     const answer = await bridge.call(`/v1/topics/${topic}?key=${encodeURIComponent(key)}`, { json: { city: key } })
     expect(answer.status).toBe(202)
     await until(() => forTopic(topic).length > 0, 3_000, 'the webhook call')
-    await sleep(400) // past webhooks.timeoutMs: the old code threw from its timer here
+    await sleep(400) // past webhooks.timeout: the old code threw from its timer here
     expect(uncaught).toEqual([])
     const got = forTopic(topic)[0]
     expect(got?.headers['ce-partitionkey']).toBe('%C5%81%C3%B3d%C5%BA')

@@ -25,7 +25,7 @@ export interface ScenarioHooks {
 }
 
 const KEY = 'test-key-0123456789abcdef'
-const fast = { initialMs: 20, maxMs: 200, multiplier: 2, jitter: 'none' as const }
+const fast = { initialDelay: 20, maxDelay: 200, factor: 2, jitter: 'none' as const }
 const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 
 export function bridgeScenarios(name: string, hooks: ScenarioHooks): void {
@@ -38,9 +38,9 @@ export function bridgeScenarios(name: string, hooks: ScenarioHooks): void {
   const options = (extra: Partial<BridgeOptions> = {}): BridgeOptions => ({
     brokers: { main: hooks.broker() },
     auth: { keys: [{ id: 'test', key: KEY, publish: ['*'], subscribe: ['*'] }] },
-    webhooks: { allow: ['127.0.0.1'], backoff: fast, timeoutMs: 2_000 },
-    routing: { backoff: fast },
-    sse: { heartbeatMs: 200 },
+    webhooks: { allow: ['127.0.0.1'], retry: fast, timeout: '2s' },
+    routing: { retry: fast },
+    sse: { heartbeat: '200ms' },
     store: false,
     ...extra,
   })

@@ -123,7 +123,7 @@ describe('config file', () => {
         'auth:',
         '  keys:',
         '    - { id: ci, key: "${CI_KEY}", publish: ["http.*"], subscribe: ["*"] }',
-        'webhooks: { allow: [127.0.0.1], maxAttempts: 4 }',
+        'webhooks: { allow: [127.0.0.1], retry: { maxAttempts: 4 } }',
         'subscriptions:',
         '  - { id: audit, topic: http.audit, url: "http://127.0.0.1:9/hook", secret: "$${not-a-variable}" }',
         'routes:',

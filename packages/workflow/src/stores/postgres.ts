@@ -1,3 +1,4 @@
+import { sleep } from '@backplane/internal'
 import type * as Pg from 'pg'
 import { storeUnavailable, WorkflowError } from '../errors.js'
 import type {
@@ -10,6 +11,7 @@ import type {
   OutboxRecord,
   Store,
 } from '../store.js'
+import { loadPgDriver } from './drivers.js'
 import {
   type EncodedCommit,
   encodeCommit,
@@ -41,17 +43,6 @@ export interface PostgresStoreOptions {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,40}$/
 
 const unavailable = (what: string, error: unknown): WorkflowError => storeUnavailable('postgres', what, error)
-
-async function loadDriver(): Promise<typeof Pg> {
-  try {
-    const module = (await import('pg')) as unknown as { default?: typeof Pg } & typeof Pg
-    return (module.default ?? module) as typeof Pg
-  } catch (error) {
-    throw new WorkflowError('WORKFLOW_CLIENT_MISSING', 'the postgres store needs the pg package: npm install pg', {
-      cause: error,
-    })
-  }
-}
 
 /**
  * PostgreSQL: many engine processes on one database. Transitions are compare-and-set on the
@@ -315,7 +306,7 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
       if (pool) return Promise.resolve()
       if (!opening) {
         opening = (async () => {
-          const pg = await loadDriver()
+          const pg = await loadPgDriver()
           const candidate = opts.pool ?? new pg.Pool({ connectionString: opts.connectionString, max })
           ownPool = opts.pool === undefined
           // An idle client losing its connection must not crash the process; the next query reports it.
@@ -347,7 +338,7 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
     },
     async close() {
       if (opening) await opening.catch(() => undefined)
-      while (queue.length > 0 || activeWriters > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+      while (queue.length > 0 || activeWriters > 0) await sleep(5)
       const current = pool
       pool = undefined
       if (current && ownPool) await current.end()

@@ -13,6 +13,7 @@ import type {
   OutboxRecord,
   Store,
 } from '../store.js'
+import { loadSqliteDriver } from './drivers.js'
 import {
   type EncodedCommit,
   encodeCommit,
@@ -115,24 +116,10 @@ function parseRecord(row: InstanceRow): InstanceRecord {
   return rowToRecord(row as unknown as Record<string, unknown>)
 }
 
-/** Loads better-sqlite3 or explains how to get it. */
-async function loadDriver(): Promise<typeof BetterSqlite3> {
-  try {
-    const module = (await import('better-sqlite3')) as unknown as { default?: typeof BetterSqlite3 }
-    return (module.default ?? module) as typeof BetterSqlite3
-  } catch (error) {
-    throw new WorkflowError(
-      'WORKFLOW_CLIENT_MISSING',
-      'the sqlite store needs the better-sqlite3 package: npm install better-sqlite3',
-      { cause: error },
-    )
-  }
-}
-
 /**
  * The embedded store: one SQLite file in WAL mode, driven by one engine process (other processes,
  * such as the CLI, may read it and commit events; the driving engine picks their work up within
- * `pollMs`). Concurrent commits are grouped into one transaction.
+ * `pollInterval`). Concurrent commits are grouped into one transaction.
  */
 export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
   const options: SqliteStoreOptions = typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions
@@ -331,7 +318,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
       if (db) return Promise.resolve()
       if (!opening) {
         opening = (async () => {
-          const Driver = await loadDriver()
+          const Driver = await loadSqliteDriver()
           try {
             if (options.path !== ':memory:' && !options.path.startsWith('file:'))
               mkdirSync(dirname(options.path), { recursive: true })

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
-import type { HistoryRecord, InstanceRecord } from '../../src/index.js'
+import type { HistoryRecord, InstanceRecord } from '../../src/store-api.js'
 
 /** Every transition the runner's order machine may take, as kind:from>to. */
 const ALLOWED = new Set([

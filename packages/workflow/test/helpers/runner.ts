@@ -71,4 +71,4 @@ export function startRunner(env: Record<string, string>, reported = new Map<stri
   return { child, reported, ready, exit, claimed: () => claimed }
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+export { sleep } from '@backplane/internal'

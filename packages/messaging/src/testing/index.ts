@@ -1,0 +1,6 @@
+/**
+ * `@backplane/messaging/testing`: the conformance suite every broker adapter passes, for an
+ * adapter of your own to run from its vitest file (`vitest`, `@opentelemetry/context-async-hooks`
+ * and `@opentelemetry/core` are then needed: optional peer dependencies of this package).
+ */
+export { brokerConformance, type ConformanceHooks, until } from './broker-conformance.js'

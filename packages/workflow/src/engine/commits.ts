@@ -1,0 +1,177 @@
+/**
+ * The commit loop: every change of an instance is decided on its current record and committed with a
+ * compare-and-set on the revision before it takes effect; then the transition is logged and emitted,
+ * its outbox published and its new timers and tasks scheduled.
+ */
+import { storeUnavailable, WorkflowError } from '../errors.js'
+import type { Commit, CommitResult, InstanceRecord, OutboxRecord } from '../store.js'
+import { nextDue } from '../store.js'
+import { failInstance, type Step, type StepResult } from '../transition.js'
+import type { EngineContext } from './context.js'
+import type { Instances } from './instances.js'
+import { activeCarrier, traceNewWork, traceOutbox } from './trace-context.js'
+
+const CONFLICT_RETRIES = 50
+
+/** What `mutate`'s `decide` returns: a step (or a bare new record) to commit, or a result without a commit. */
+export type Decision<T> =
+  | {
+      readonly commit: Step | { readonly instance: InstanceRecord }
+      readonly eventId?: string | undefined
+      readonly done: (record: InstanceRecord) => T
+      readonly duplicate?: () => Promise<T>
+    }
+  | { readonly result: T }
+
+/** What a commit sets off in the other parts of the engine. */
+export interface AfterCommitHooks {
+  /** Arms the timers and queues the tasks of a running instance this engine owns. */
+  scheduleWork(record: InstanceRecord): void
+  publishOutbox(messages: readonly OutboxRecord[]): Promise<void>
+}
+
+export interface Commits {
+  /**
+   * Loads the instance (cache first), computes a decision and commits it with a compare-and-set on
+   * the revision; on a conflict (another process committed first) reloads and computes again.
+   */
+  mutate<T>(id: string, decide: (record: InstanceRecord | undefined) => Decision<T>): Promise<T>
+  /** The decision for a step computed in the background (timer, activity result): failures fail the instance. */
+  decideBackground(record: InstanceRecord, result: StepResult, event: unknown, activity?: string): Decision<void>
+}
+
+export function createCommits(ctx: EngineContext, instances: Instances, hooks: AfterCommitHooks): Commits {
+  const { store, clock, logger, events, owner, worker, broker, owned, waiters, opts } = ctx
+  const { cache, load, remember, serial } = instances
+
+  const ownerFor = (step: Step | { instance: InstanceRecord }, replaced: boolean): string | null | undefined => {
+    if (nextDue(step.instance) === null) return null
+    if (!replaced) return undefined
+    return worker ? owner : null
+  }
+
+  const storeCommit = async (commit: Commit): Promise<CommitResult> => {
+    try {
+      return await store.commit(commit)
+    } catch (error) {
+      throw storeUnavailable(store.kind, 'commit', error, commit.instance.id)
+    }
+  }
+
+  const mutate = <T>(id: string, decide: (record: InstanceRecord | undefined) => Decision<T>): Promise<T> =>
+    // `serial` runs this in the caller's async context (a request's span, a consumer's, a timer's or
+    // an activity's trace): what the step creates carries that trace on.
+    serial(id, async () => {
+      const carrier = activeCarrier()
+      for (let attempt = 0; ; attempt++) {
+        const record = attempt === 0 && cache.has(id) ? cache.get(id) : await load(id)
+        const decision = decide(record)
+        if ('result' in decision) return decision.result
+        const step = decision.commit
+        const replaced = 'workReplaced' in step ? step.workReplaced : false
+        const isStep = 'history' in step
+        const instance = carrier ? traceNewWork(step.instance, record, carrier) : step.instance
+        const traced: Step | undefined = isStep
+          ? { ...step, instance, outbox: carrier ? traceOutbox(step.outbox, carrier) : step.outbox }
+          : undefined
+        const now = clock.now()
+        const commit: Commit = {
+          instance,
+          expectedRevision: record ? record.revision : 0,
+          owner: ownerFor(step, replaced),
+          history: traced ? [traced.history] : [],
+          eventId: decision.eventId,
+          outbox: traced ? traced.outbox : [],
+          outboxHoldUntil: now + opts.leaseTimeout,
+        }
+        const result = await storeCommit(commit)
+        if (result.status === 'committed') {
+          remember(instance)
+          if (commit.owner === owner) owned.add(id)
+          else if (commit.owner === null) owned.delete(id)
+          afterCommit(instance, traced)
+          return decision.done(instance)
+        }
+        if (result.status === 'duplicate' && decision.duplicate) return decision.duplicate()
+        if (result.status === 'exists') {
+          throw new WorkflowError('WORKFLOW_DUPLICATE_INSTANCE', `an instance with id ${id} already exists`, {
+            instanceId: id,
+          })
+        }
+        cache.delete(id)
+        if (attempt >= CONFLICT_RETRIES) {
+          throw new WorkflowError(
+            'WORKFLOW_CONFLICT',
+            `instance ${id} kept changing under this engine (${attempt} conflicts)`,
+            { instanceId: id },
+          )
+        }
+      }
+    })
+
+  const afterCommit = (record: InstanceRecord, step: Step | undefined) => {
+    if (step) {
+      const { history } = step
+      logger.debug(
+        { instance: record.id, from: history.from, to: history.to, kind: history.kind },
+        'workflow transition',
+      )
+      if (events.listenerCount('transition') > 0) {
+        events.emit('transition', {
+          instanceId: record.id,
+          machine: record.machine,
+          version: record.version,
+          kind: history.kind,
+          event: history.event,
+          from: history.from,
+          to: history.to,
+          status: record.status,
+          revision: record.revision,
+        })
+      }
+      if (history.kind !== 'failed' && record.status === 'done')
+        events.emit('instanceDone', { instanceId: record.id, machine: record.machine, state: record.state })
+      if (history.kind === 'failed' && record.failure) {
+        logger.warn({ instance: record.id, failure: record.failure.message }, 'workflow instance failed')
+        events.emit('instanceFailed', {
+          instanceId: record.id,
+          machine: record.machine,
+          state: record.state,
+          failure: { ...record.failure, at: new Date(record.failure.at) },
+        })
+      }
+      if (step.outbox.length > 0 && broker && worker) ctx.track(hooks.publishOutbox(step.outbox))
+    }
+    if (worker && owned.has(record.id) && !ctx.closing) hooks.scheduleWork(record)
+    const list = waiters.get(record.id)
+    if (list) for (const wake of list) wake()
+  }
+
+  const failDecision = (
+    record: InstanceRecord,
+    error: WorkflowError,
+    event: unknown,
+    activity?: string,
+  ): Decision<void> => ({
+    commit: failInstance(
+      record,
+      { message: error.message, code: error.code, activity, at: clock.now() },
+      event,
+      clock.now(),
+    ),
+    done: () => undefined,
+  })
+
+  const decideBackground = (
+    record: InstanceRecord,
+    result: StepResult,
+    event: unknown,
+    activity?: string,
+  ): Decision<void> => {
+    if (result.type === 'step') return { commit: result, done: () => undefined }
+    if (result.type === 'error') return failDecision(record, result.error, event, activity)
+    return { result: undefined }
+  }
+
+  return { mutate, decideBackground }
+}

@@ -1,0 +1,24 @@
+/**
+ * `@backplane/workflow/store`: what a store author needs. The Store interface and the records it
+ * reads and writes, and the pure transition function that turns a record and an event into the
+ * next record (to test a store with real steps, or to inspect instances offline).
+ * Run the conformance suite from `@backplane/workflow/testing` against a new store.
+ */
+export {
+  type ClaimOptions,
+  type Commit,
+  type CommitResult,
+  type FailureRecord,
+  type HistoryKind,
+  type HistoryRecord,
+  type InstanceRecord,
+  type InstanceStatus,
+  type ListFilter,
+  nextDue,
+  type OutboxClaimOptions,
+  type OutboxRecord,
+  type Store,
+  type TaskRecord,
+  type TimerRecord,
+} from './store.js'
+export { initialStep, type Step, type StepResult, type TransitionInput, transition } from './transition.js'

@@ -1,0 +1,45 @@
+/**
+ * `@backplane/workflow/testing`: the store conformance suite, for vitest. Every store (memory,
+ * SQLite, PostgreSQL, and yours) runs the same tests through its own hooks:
+ *
+ *   storeConformance('redis', { create: () => redisStore(url), cleanup: dropKeys })
+ *
+ * called at the top level of a vitest test file.
+ */
+import { afterAll, afterEach } from 'vitest'
+import type { Store } from '../store.js'
+import type { Engine } from '../types.js'
+import { engineOverStoreTests } from './engine-over-store.js'
+import { storeContractTests } from './store-contract.js'
+import type { StoreSuiteHooks, Suite } from './suite.js'
+
+export type { StoreSuiteHooks } from './suite.js'
+
+/**
+ * Registers the conformance suite of a store: the Store contract called directly, then an engine
+ * driven over the store with a manual clock. `name` prefixes the describe blocks.
+ */
+export function storeConformance(name: string, hooks: StoreSuiteHooks): void {
+  const reopen = hooks.reopen ?? ((store: Store) => store)
+  const open: Store[] = []
+  const engines: Engine[] = []
+
+  const fresh = async (): Promise<Store> => {
+    const store = await hooks.create()
+    await store.open()
+    open.push(store)
+    return store
+  }
+
+  afterEach(async () => {
+    for (const engine of engines.splice(0)) await engine.close().catch(() => undefined)
+    for (const store of open.splice(0)) await store.close().catch(() => undefined)
+  })
+  afterAll(async () => {
+    await hooks.cleanup?.()
+  })
+
+  const suite: Suite = { hooks, reopen, fresh, open, engines }
+  storeContractTests(name, suite)
+  engineOverStoreTests(name, suite)
+}
