@@ -40,6 +40,8 @@ export interface PlaceOrdersOptions {
   readonly concurrency?: number
   /** Called after each order was accepted (index from 0). */
   readonly onPlaced?: (index: number) => void | Promise<void>
+  /** Called before each order is placed; placing waits for it (a pause at a chosen point). */
+  readonly beforePlacing?: (index: number, orders: ReadonlyMap<string, TrackedOrder>) => void | Promise<void>
   /** Id prefix, to tell runs apart. */
   readonly prefix?: string
 }
@@ -127,6 +129,7 @@ export async function startOrderStream(options: PlaceOrdersOptions): Promise<Ord
       const wait = due - Date.now()
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
       while (inFlight.size >= concurrency) await Promise.race(inFlight)
+      await options.beforePlacing?.(index, orders)
       const p: Promise<void> = place(index).finally(() => inFlight.delete(p))
       inFlight.add(p)
     }

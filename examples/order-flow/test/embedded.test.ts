@@ -16,10 +16,18 @@ describe('order flow, embedded (memory://, SQLite, config file)', () => {
     // so at least 2 are paid and then refunded.
     flow = await startFlow({ mode: 'embedded', dir, settings: { 'payment.failureRate': 0 } })
     run = await runOrders(flow, 80, {
-      during: async (r) => {
-        // Hot reload: from order 70 on, every card is declined.
-        while (r.placed < 70) await new Promise((resolve) => setTimeout(resolve, 10))
+      // Hot reload: from order 70 on, every card is declined. Placing pauses before order 70 until
+      // the first 70 are past payment, so a slow machine cannot charge them after the change.
+      beforePlacing: async (index, orders) => {
+        if (index !== 70) return
+        const unpaid = () => [...orders.values()].filter((o) => o.state === 'created' || o.state === 'paymentPending')
+        for (const deadline = Date.now() + 30_000; orders.size < 70 || unpaid().length > 0; ) {
+          if (Date.now() > deadline) throw new Error(`orders still unpaid: ${unpaid().map((o) => o.id)}`)
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
         await flow.setConfig('payment.failureRate', 1)
+        // The file is re-read within ~50 ms; the pause leaves room for a loaded machine.
+        await new Promise((resolve) => setTimeout(resolve, 1000))
       },
     })
   })
@@ -41,9 +49,9 @@ describe('order flow, embedded (memory://, SQLite, config file)', () => {
   it('applies the configuration change while running', () => {
     const orders = [...run.orders.values()]
     expect(orders.filter((o) => o.index < 70 && o.reason === 'card declined')).toEqual([])
-    // The file is re-read within ~50 ms: orders placed well after the change see it.
-    const late = orders.filter((o) => o.index >= 75)
-    expect(late.length).toBe(5)
+    // Placed after the change was applied: every one sees it.
+    const late = orders.filter((o) => o.index >= 70)
+    expect(late.length).toBe(10)
     expect(late.every((o) => o.state === 'cancelled' && o.reason === 'card declined')).toBe(true)
   })
 

@@ -3,16 +3,26 @@
 import { collectTrace } from '@backplane/logging'
 import { expect } from 'vitest'
 import type { FlowEnvironment } from '../src/flow.js'
-import { type OrderRun, startOrderStream } from '../src/load.js'
+import { type OrderRun, type PlaceOrdersOptions, startOrderStream } from '../src/load.js'
 import { serviceLogDirs } from '../src/runtime.js'
 import { type FlowReport, verifyFlowSettled } from '../src/verify.js'
 
 export async function runOrders(
   flow: FlowEnvironment,
   count: number,
-  { rate = 40, during }: { rate?: number; during?: (run: OrderRun) => Promise<void> } = {},
+  {
+    rate = 40,
+    during,
+    beforePlacing,
+  }: { rate?: number; during?: (run: OrderRun) => Promise<void> } & Pick<PlaceOrdersOptions, 'beforePlacing'> = {},
 ): Promise<OrderRun> {
-  const run = await startOrderStream({ ordersUrl: flow.urls.orders, brokerUrl: flow.runtime.brokerUrl, count, rate })
+  const run = await startOrderStream({
+    ordersUrl: flow.urls.orders,
+    brokerUrl: flow.runtime.brokerUrl,
+    count,
+    rate,
+    ...(beforePlacing ? { beforePlacing } : {}),
+  })
   try {
     if (during) await during(run)
     await run.settled(120_000)

@@ -1,3 +1,6 @@
+import { DURATION_EXPECTED, type Duration, parseDuration } from '@backplane/internal'
+import { WorkflowError } from './errors.js'
+
 /** Time for the engine: deadlines, backoffs and timeouts all go through it, so tests can drive time. */
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -18,10 +21,13 @@ export const systemClock: Clock = {
 
 /** A clock that moves only when told: `advance(ms)` runs every callback that falls due, in time order. */
 export interface ManualClock extends Clock {
-  /** Moves time forward, running due callbacks (and letting the promises they start settle) in order. */
-  advance(ms: number): Promise<void>
-  /** Sets the time (forward only), as `advance`. */
-  set(time: number): Promise<void>
+  /**
+   * Moves time forward by `duration` (ms or a duration string: `'30m'`), running the callbacks that
+   * fall due in time order, each at its own time, and letting the promises they start settle.
+   */
+  advance(duration: Duration): Promise<void>
+  /** Sets the time (ms since the epoch or a Date; forward only), as `advance`. */
+  set(time: number | Date): Promise<void>
   /** Callbacks waiting. */
   readonly pending: number
 }
@@ -43,10 +49,17 @@ export function manualClock(start: number = Date.UTC(2030, 0, 1)): ManualClock {
     clearTimeout(handle) {
       entries.delete(handle as number)
     },
-    async advance(ms) {
+    async advance(duration) {
+      const ms = parseDuration(duration)
+      if (ms === undefined || ms < 0)
+        throw new WorkflowError(
+          'WORKFLOW_INVALID_OPTIONS',
+          `clock.advance: expected ${DURATION_EXPECTED}, got ${JSON.stringify(duration)}`,
+        )
       await clock.set(now + ms)
     },
-    async set(time) {
+    async set(at) {
+      const time = at instanceof Date ? at.getTime() : at
       await settle()
       for (;;) {
         let due: [number, { at: number; callback: () => void }] | undefined

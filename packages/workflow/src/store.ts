@@ -65,6 +65,8 @@ export type HistoryKind =
   | 'timer'
   | 'activity.done'
   | 'activity.error'
+  /** An activity attempt failed and will run again (`event.retryAt`); the state stays. */
+  | 'activity.attempt'
   | 'ignored'
   | 'failed'
   | 'retry'

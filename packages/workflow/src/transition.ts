@@ -455,21 +455,41 @@ export function ignoreStep(instance: InstanceRecord, event: WorkflowEvent, reaso
   }
 }
 
-/** Puts a failed attempt's task back with its next attempt number and due time (not a transition: no history row). */
+/**
+ * Puts a failed attempt's task back with its next attempt number and due time. Not a transition
+ * (the state stays), but a history row all the same: every revision has one, and a failed
+ * attempt stays on record after the call succeeds or fails for good.
+ */
 export function rescheduleTask(
   instance: InstanceRecord,
   taskId: string,
   runAt: number,
   error: ActivityErrorInfo,
   now: number,
-): InstanceRecord {
+): Step {
+  const revision = instance.revision + 1
+  const task = instance.tasks.find((t) => t.id === taskId)
   return {
-    ...instance,
-    revision: instance.revision + 1,
-    updatedAt: now,
-    tasks: instance.tasks.map((task) =>
-      task.id === taskId ? { ...task, attempt: task.attempt + 1, runAt, lastError: error } : task,
-    ),
+    type: 'step',
+    instance: {
+      ...instance,
+      revision,
+      updatedAt: now,
+      tasks: instance.tasks.map((t) =>
+        t.id === taskId ? { ...t, attempt: t.attempt + 1, runAt, lastError: error } : t,
+      ),
+    },
+    history: {
+      instanceId: instance.id,
+      seq: revision,
+      at: now,
+      kind: 'activity.attempt',
+      event: { type: 'activity.attempt', activity: task?.activity, attempt: task?.attempt, error, retryAt: runAt },
+      from: instance.state,
+      to: instance.state,
+    },
+    outbox: [],
+    workReplaced: false,
   }
 }
 

@@ -69,6 +69,7 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
     log.info({ orders: engine.recovered.instances, ms: engine.recovered.ms }, 'resumed orders in flight')
   engine.events.on('transition', ({ instanceId, kind, event, from, to }) => {
     if (kind === 'ignored') log.info({ orderId: instanceId, state: from, event }, 'late event ignored')
+    else if (kind === 'activity.attempt') log.warn({ orderId: instanceId, state: from, event }, 'activity will retry')
     else log.info({ orderId: instanceId, from, to }, `order ${to}`)
   })
   // SUBMIT follows `start` in a second commit: submit what a crash left in between.

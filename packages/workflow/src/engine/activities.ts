@@ -213,7 +213,7 @@ export function createActivityRunner(
             retryAt: runAt === undefined ? undefined : new Date(runAt),
           }
           if (runAt !== undefined) {
-            return { commit: { instance: rescheduleTask(record, taskId, runAt, info, now) }, done: () => undefined }
+            return { commit: rescheduleTask(record, taskId, runAt, info, now), done: () => undefined }
           }
           const result = transition(machine, record, { kind: 'activity.error', taskId, error: info }, now)
           return decideBackground(

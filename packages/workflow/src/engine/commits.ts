@@ -3,6 +3,7 @@
  * compare-and-set on the revision before it takes effect; then the transition is logged and emitted,
  * its outbox published and its new timers and tasks scheduled.
  */
+import { backoffDelay, sleep } from '@backplane/internal'
 import { storeUnavailable, WorkflowError } from '../errors.js'
 import type { Commit, CommitResult, InstanceRecord, OutboxRecord } from '../store.js'
 import { nextDue } from '../store.js'
@@ -11,12 +12,21 @@ import type { EngineContext } from './context.js'
 import type { Instances } from './instances.js'
 import { activeCarrier, traceNewWork, traceOutbox } from './trace-context.js'
 
-const CONFLICT_RETRIES = 50
+/**
+ * Losing a compare-and-set means another process committed to this instance first. Retrying at
+ * once loses again while that process works through a queue of sends (it commits from its cache,
+ * back to back), so each retry waits a little longer, at random: the gaps between the other
+ * side's commits are where a retry wins. Real time, not the engine's clock: this is contention
+ * between processes, which a test clock does not drive.
+ */
+const CONFLICT_PATIENCE_MS = 30_000
+const conflictDelay = (attempt: number): number =>
+  backoffDelay({ initialDelay: 1, maxDelay: 100, factor: 2, jitter: 'full' }, attempt + 1)
 
 /** What `mutate`'s `decide` returns: a step (or a bare new record) to commit, or a result without a commit. */
 export type Decision<T> =
   | {
-      readonly commit: Step | { readonly instance: InstanceRecord }
+      readonly commit: Step
       readonly eventId?: string | undefined
       readonly done: (record: InstanceRecord) => T
       readonly duplicate?: () => Promise<T>
@@ -44,7 +54,7 @@ export function createCommits(ctx: EngineContext, instances: Instances, hooks: A
   const { store, clock, logger, events, owner, worker, broker, owned, waiters, opts } = ctx
   const { cache, load, remember, serial } = instances
 
-  const ownerFor = (step: Step | { instance: InstanceRecord }, replaced: boolean): string | null | undefined => {
+  const ownerFor = (step: Step, replaced: boolean): string | null | undefined => {
     if (nextDue(step.instance) === null) return null
     if (!replaced) return undefined
     return worker ? owner : null
@@ -63,25 +73,22 @@ export function createCommits(ctx: EngineContext, instances: Instances, hooks: A
     // an activity's trace): what the step creates carries that trace on.
     serial(id, async () => {
       const carrier = activeCarrier()
+      const started = Date.now()
       for (let attempt = 0; ; attempt++) {
         const record = attempt === 0 && cache.has(id) ? cache.get(id) : await load(id)
         const decision = decide(record)
         if ('result' in decision) return decision.result
         const step = decision.commit
-        const replaced = 'workReplaced' in step ? step.workReplaced : false
-        const isStep = 'history' in step
         const instance = carrier ? traceNewWork(step.instance, record, carrier) : step.instance
-        const traced: Step | undefined = isStep
-          ? { ...step, instance, outbox: carrier ? traceOutbox(step.outbox, carrier) : step.outbox }
-          : undefined
+        const traced: Step = { ...step, instance, outbox: carrier ? traceOutbox(step.outbox, carrier) : step.outbox }
         const now = clock.now()
         const commit: Commit = {
           instance,
           expectedRevision: record ? record.revision : 0,
-          owner: ownerFor(step, replaced),
-          history: traced ? [traced.history] : [],
+          owner: ownerFor(step, step.workReplaced),
+          history: [traced.history],
           eventId: decision.eventId,
-          outbox: traced ? traced.outbox : [],
+          outbox: traced.outbox,
           outboxHoldUntil: now + opts.leaseTimeout,
         }
         const result = await storeCommit(commit)
@@ -99,13 +106,14 @@ export function createCommits(ctx: EngineContext, instances: Instances, hooks: A
           })
         }
         cache.delete(id)
-        if (attempt >= CONFLICT_RETRIES) {
+        if (Date.now() - started >= CONFLICT_PATIENCE_MS) {
           throw new WorkflowError(
             'WORKFLOW_CONFLICT',
-            `instance ${id} kept changing under this engine (${attempt} conflicts)`,
+            `instance ${id} kept changing under this engine (${attempt + 1} conflicts in ${Date.now() - started} ms)`,
             { instanceId: id },
           )
         }
+        await sleep(conflictDelay(attempt), undefined, true)
       }
     })
 

@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type BetterSqlite3 from 'better-sqlite3'
 import { storeUnavailable, WorkflowError } from '../errors.js'
 import type {
   ClaimOptions,
@@ -11,9 +10,7 @@ import type {
   ListFilter,
   OutboxClaimOptions,
   OutboxRecord,
-  Store,
 } from '../store.js'
-import { loadSqliteDriver } from './drivers.js'
 import {
   type EncodedCommit,
   encodeCommit,
@@ -24,26 +21,18 @@ import {
   rowToOutbox,
   rowToRecord,
 } from './encode.js'
+import {
+  openSqliteDatabase,
+  resolveSqliteDriver,
+  type SqliteDatabase,
+  type SqliteDriverChoice,
+  type SqliteDriverName,
+  type SqliteStatement,
+  type SqliteValue,
+} from './sqlite-driver.js'
+import { parseSqliteOptions, type SqliteStore, type SqliteStoreOptions } from './sqlite-options.js'
 
-export interface SqliteStoreOptions {
-  /** Database file (its directory is created when missing); `':memory:'` for a throwaway database. */
-  readonly path: string
-  /**
-   * `'full'` (default): every commit is on disk (fsync of the WAL) before it resolves, so it survives
-   * a power loss. `'normal'`: it survives a crash of the process but the last commits may be lost
-   * with the machine. Group commit makes `'full'` cheap under load.
-   */
-  readonly synchronous?: 'full' | 'normal' | undefined
-  /** Batch the commits that arrive together into one SQLite transaction (one fsync). Default true. */
-  readonly groupCommit?: boolean | undefined
-  /** Most commits in one batch. Default 1,000. */
-  readonly maxBatch?: number | undefined
-  /** How long to wait for a lock held by another connection (ms). Default 5,000. */
-  readonly busyTimeout?: number | undefined
-}
-
-type Database = BetterSqlite3.Database
-type Statement = BetterSqlite3.Statement
+export type { SqliteDriverChoice, SqliteDriverName, SqliteStore, SqliteStoreOptions }
 
 const SCHEMA_VERSION = 1
 const SCHEMA = `
@@ -121,30 +110,19 @@ function parseRecord(row: InstanceRow): InstanceRecord {
  * such as the CLI, may read it and commit events; the driving engine picks their work up within
  * `pollInterval`). Concurrent commits are grouped into one transaction.
  */
-export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
-  const options: SqliteStoreOptions = typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions
-  if (typeof options?.path !== 'string' || options.path === '') {
-    throw new WorkflowError(
-      'WORKFLOW_INVALID_OPTIONS',
-      `sqliteStore: expected a database file path (or ':memory:'), got ${JSON.stringify(options?.path)}`,
-    )
-  }
-  if (options.synchronous !== undefined && options.synchronous !== 'full' && options.synchronous !== 'normal') {
-    throw new WorkflowError(
-      'WORKFLOW_INVALID_OPTIONS',
-      `sqliteStore: synchronous: expected 'full' or 'normal', got ${JSON.stringify(options.synchronous)}`,
-    )
-  }
+export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): SqliteStore {
+  const options = parseSqliteOptions(pathOrOptions)
   const groupCommit = options.groupCommit ?? true
   const maxBatch = options.maxBatch ?? 1000
-  let db: Database | undefined
+  const driver = resolveSqliteDriver(options.driver ?? 'auto')
+  let db: SqliteDatabase | undefined
   let opening: Promise<void> | undefined
   let statements: ReturnType<typeof prepare> | undefined
   let queue: PendingCommit[] = []
   let flushScheduled = false
 
-  function prepare(database: Database) {
-    const s = (sql: string): Statement => database.prepare(sql)
+  function prepare(database: SqliteDatabase) {
+    const s = (sql: string): SqliteStatement => database.prepare(sql)
     return {
       // Hot statements bind positionally: better-sqlite3 binds named parameters from an object at
       // about twice the cost per commit.
@@ -159,7 +137,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
            owner = CASE WHEN ? THEN ? ELSE owner END, next_due = ?, updated_at = ?, history_head = coalesce(?, history_head)
          WHERE id = ? AND revision = ?`,
       ),
-      hasEvent: s('SELECT 1 AS x FROM wf_events WHERE instance_id = ? AND event_id = ?').pluck(),
+      hasEvent: s('SELECT 1 AS x FROM wf_events WHERE instance_id = ? AND event_id = ?'),
       insertEvent: s('INSERT INTO wf_events (instance_id, event_id) VALUES (?, ?)'),
       insertHistory: s(
         `INSERT INTO wf_history (instance_id, seq, at, kind, event, from_state, to_state, prev)
@@ -194,7 +172,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
     }
   }
 
-  const requireOpen = (): { database: Database; st: NonNullable<typeof statements> } => {
+  const requireOpen = (): { database: SqliteDatabase; st: NonNullable<typeof statements> } => {
     if (!db || !statements)
       throw new WorkflowError(
         'WORKFLOW_STORE_UNAVAILABLE',
@@ -273,7 +251,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
   }
 
   const runBatch = (batch: PendingCommit[]) => {
-    let database: Database
+    let database: SqliteDatabase
     let st: NonNullable<typeof statements>
     try {
       ;({ database, st } = requireOpen())
@@ -282,7 +260,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
       return
     }
     try {
-      const results = database.transaction(() => batch.map((p) => applyOne(st, p.encoded)))()
+      const results = database.transaction(() => batch.map((p) => applyOne(st, p.encoded)))
       batch.forEach((p, i) => {
         p.resolve(results[i] as CommitResult)
       })
@@ -294,7 +272,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
       // One bad commit must not fail the others: apply them one by one.
       for (const p of batch) {
         try {
-          p.resolve(database.transaction(() => applyOne(st, p.encoded))())
+          p.resolve(database.transaction(() => applyOne(st, p.encoded)))
         } catch (single) {
           p.reject(unavailable('commit', single))
         }
@@ -311,22 +289,29 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
     }
   }
 
-  const store: Store = {
+  const store: SqliteStore = {
     kind: 'sqlite',
+    driver,
     shared: false,
     open() {
       if (db) return Promise.resolve()
       if (!opening) {
         opening = (async () => {
-          const Driver = await loadSqliteDriver()
           try {
             if (options.path !== ':memory:' && !options.path.startsWith('file:'))
               mkdirSync(dirname(options.path), { recursive: true })
-            const database = new Driver(options.path, { timeout: options.busyTimeout ?? 5000 })
+            const database = await openSqliteDatabase(driver, options.path, options.driver ? 'named' : 'auto')
             try {
-              database.pragma('journal_mode = WAL')
-              database.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`)
-              const version = database.pragma('user_version', { simple: true }) as number
+              // The busy timeout first: switching to WAL takes a lock another connection may hold.
+              database.exec(`PRAGMA busy_timeout = ${options.busyTimeout ?? 5000}`)
+              database.exec('PRAGMA journal_mode = WAL')
+              database.exec(`PRAGMA synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`)
+              // A 16 MB page cache: better-sqlite3's build default, set here so node:sqlite (2 MB by
+              // default) runs with the same.
+              database.exec('PRAGMA cache_size = -16000')
+              const version = Number(
+                (database.prepare('PRAGMA user_version').get() as { user_version: number }).user_version,
+              )
               if (version !== 0 && version !== SCHEMA_VERSION) {
                 throw new WorkflowError(
                   'WORKFLOW_STORE_UNAVAILABLE',
@@ -334,7 +319,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
                 )
               }
               database.exec(SCHEMA)
-              database.pragma(`user_version = ${SCHEMA_VERSION}`)
+              database.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
               statements = prepare(database)
             } catch (error) {
               database.close()
@@ -342,14 +327,6 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
             }
             db = database
           } catch (error) {
-            const message = (error as Error)?.message ?? String(error)
-            if (/bindings|better_sqlite3\.node|NODE_MODULE_VERSION/i.test(message)) {
-              throw new WorkflowError(
-                'WORKFLOW_CLIENT_MISSING',
-                `better-sqlite3 is installed but its native module cannot be loaded (${message}): allow its install script (npm install-scripts approve better-sqlite3, or "allowScripts" in package.json) and run npm rebuild better-sqlite3`,
-                { cause: error },
-              )
-            }
             throw unavailable(`opening ${options.path}`, error)
           }
         })().finally(() => {
@@ -376,7 +353,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
       if (!groupCommit) {
         try {
           const { database, st } = requireOpen()
-          return Promise.resolve(database.transaction(() => applyOne(st, encoded))())
+          return Promise.resolve(database.transaction(() => applyOne(st, encoded)))
         } catch (error) {
           return Promise.reject(unavailable('commit', error))
         }
@@ -403,7 +380,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
         const { where, params } = listConditions(filter, () => '?')
         const rows = database
           .prepare(`SELECT ${INSTANCE_COLUMNS} FROM wf_instances ${where} ORDER BY id LIMIT ?`)
-          .all(...params) as InstanceRow[]
+          .all(...(params as SqliteValue[])) as InstanceRow[]
         return rows.map(parseRecord)
       } catch (error) {
         throw unavailable('list', error)
@@ -427,19 +404,23 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
       try {
         const { database, st } = requireOpen()
         return database.transaction(() => {
-          const statement = claim.afterId === undefined ? st.claimSelect : st.claimSelectById
-          const rows = statement.all({
-            after: claim.afterId ?? '',
+          const params = {
             due: claim.dueBefore,
             takeover: claim.takeover ? 1 : 0,
             owner: claim.owner,
             own: claim.includeOwn ? 1 : 0,
             now: claim.now,
             limit: claim.limit,
-          }) as (InstanceRow & { id: string })[]
+          }
+          // Exactly the statement's parameters: node:sqlite rejects a name the statement lacks.
+          const rows = (
+            claim.afterId === undefined
+              ? st.claimSelect.all(params)
+              : st.claimSelectById.all({ ...params, after: claim.afterId })
+          ) as (InstanceRow & { id: string })[]
           for (const row of rows) st.setOwner.run(claim.owner, row.id)
           return rows.map((row) => rowToRecord(row as unknown as Record<string, unknown>, claim.owner))
-        })()
+        })
       } catch (error) {
         throw unavailable('claim', error)
       }
@@ -452,7 +433,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
           database.transaction(() => {
             st.dropOwner.run(owner)
             st.releaseOwner.run(owner)
-          })()
+          })
       } catch (error) {
         throw unavailable('heartbeat', error)
       }
@@ -462,9 +443,9 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
         const { database, st } = requireOpen()
         return database.transaction(() => {
           const rows = st.outboxSelect.all(claim.now, claim.limit) as Record<string, unknown>[]
-          for (const row of rows) st.outboxHold.run(claim.holdUntil, row.id)
+          for (const row of rows) st.outboxHold.run(claim.holdUntil, row.id as string)
           return rows.map(rowToOutbox)
-        })()
+        })
       } catch (error) {
         throw unavailable('claimOutbox', error)
       }
@@ -474,7 +455,7 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): Store {
         const { database, st } = requireOpen()
         database.transaction(() => {
           for (const id of ids) st.outboxDelete.run(id)
-        })()
+        })
       } catch (error) {
         throw unavailable('ackOutbox', error)
       }

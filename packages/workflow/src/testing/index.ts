@@ -1,5 +1,6 @@
 /**
- * `@backplane/workflow/testing`: the store conformance suite, for vitest. Every store (memory,
+ * `@backplane/workflow/testing`: an engine on a simulated clock (`testEngine`), and the store
+ * conformance suite, for vitest. Every store (memory,
  * SQLite, PostgreSQL, and yours) runs the same tests through its own hooks:
  *
  *   storeConformance('redis', { create: () => redisStore(url), cleanup: dropKeys })
@@ -13,7 +14,9 @@ import { engineOverStoreTests } from './engine-over-store.js'
 import { storeContractTests } from './store-contract.js'
 import type { StoreSuiteHooks, Suite } from './suite.js'
 
+export { type PublishedMessage, type RecordingBroker, recordingBroker } from './recording-broker.js'
 export type { StoreSuiteHooks } from './suite.js'
+export { type TestEngine, type TestEngineOptions, testEngine } from './test-engine.js'
 
 /**
  * Registers the conformance suite of a store: the Store contract called directly, then an engine

@@ -49,11 +49,19 @@ export function checkOrders(facts: OrderRunFacts): {
     const seen = new Set<string>()
     const enteredAt = new Map<string, number>()
     for (const [index, entry] of history.entries()) {
+      const previous = history[index - 1]
+      if (previous && previous.seq + 1 !== entry.seq)
+        problems.push(`${id}: seq ${entry.seq} does not follow seq ${previous.seq} (a gap or a repeat)`)
+      // A failed attempt that will run again: on record, but the state stays and the call is the same.
+      if (entry.kind === 'activity.attempt') {
+        if (entry.from !== entry.to || entry.from !== previous?.to)
+          problems.push(`${id}: attempt row seq ${entry.seq} moves from ${entry.from} to ${entry.to}`)
+        continue
+      }
       const step = `${entry.kind}:${entry.from}>${entry.to}`
       if (!ALLOWED.has(step)) problems.push(`${id}: transition ${step} (seq ${entry.seq}) is not in the machine`)
       if (seen.has(step)) problems.push(`${id}: transition ${step} applied twice`)
       seen.add(step)
-      const previous = history[index - 1]
       if (previous && (previous.to !== entry.from || previous.seq >= entry.seq))
         problems.push(`${id}: seq ${entry.seq} (${entry.from}) does not follow seq ${previous.seq} (${previous.to})`)
       if (entry.kind === 'activity.done') {
