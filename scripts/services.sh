@@ -8,6 +8,8 @@
 #   kill NAME...            SIGKILL (crash simulation for fault tests), data dir kept
 #   status [NAME...]        one line per server; exit 1 if any of them is not running/answering
 #   env                     print KEY=VALUE lines of running servers: set -a; . <(scripts/services.sh env)
+#   install [NAME...]       install missing packages (apt) only, start nothing; NAME may also be
+#                           chromium (headless browser tests; default: every server and chromium)
 #
 # Endpoints (127.0.0.1 only, fixed non-default ports):
 #   ETCD_ENDPOINTS=http://127.0.0.1:23790   (peer 23800)
@@ -135,6 +137,7 @@ ensure_installed() { # NAME...
 		nats) command -v nats-server >/dev/null || pkgs+=(nats-server) ;;
 		kafka) command -v kcat >/dev/null || pkgs+=(kcat) ;;
 		postgres) pg_bindir >/dev/null || pkgs+=(postgresql) ;;
+		chromium) command -v chromium >/dev/null || pkgs+=(chromium) ;;
 		esac
 	done
 	((${#pkgs[@]})) || return 0
@@ -334,7 +337,7 @@ kill_server() { # NAME: SIGKILL, keep data, wait until the process is fully gone
 
 # ---------------------------------------------------------------- main
 cmd=${1:-}
-[[ -n $cmd ]] || die "usage: $0 up|down|restart|kill|status|env [--fresh] [etcd|nats|kafka|postgres ...]"
+[[ -n $cmd ]] || die "usage: $0 up|down|restart|kill|status|env|install [--fresh] [etcd|nats|kafka|postgres|chromium ...]"
 shift
 fresh=0
 names=()
@@ -342,12 +345,17 @@ for a in "$@"; do
 	case $a in
 	--fresh) fresh=1 ;;
 	etcd | nats | kafka | postgres) names+=("$a") ;;
+	chromium)
+		[[ $cmd == install ]] || die "chromium is not a server: only install takes it"
+		names+=("$a")
+		;;
 	*) die "unknown argument: $a (servers: ${ALL[*]})" ;;
 	esac
 done
 if ((${#names[@]} == 0)); then
 	[[ $cmd != kill ]] || die "kill needs server names"
 	names=("${ALL[@]}")
+	[[ $cmd != install ]] || names+=(chromium)
 fi
 
 # postgres (run as user postgres) must be able to traverse $DIR and $DIR/data.
@@ -413,6 +421,7 @@ env)
 	write_env
 	cat "$DIR/env"
 	;;
-*) die "unknown command: $cmd (up|down|restart|kill|status|env)" ;;
+install) ensure_installed "${names[@]}" ;;
+*) die "unknown command: $cmd (up|down|restart|kill|status|env|install)" ;;
 esac
 exit "$rc"

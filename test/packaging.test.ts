@@ -117,6 +117,36 @@ describe('@backplane/logging works as installed', () => {
 })
 
 describe('@backplane/workflow works as installed', () => {
+  it('serves the inspector page and its assets from the installed package, in ESM and CJS', () => {
+    const body = `
+      const server = http.createServer(createInspector({ store: memoryStore(), basePath: '/wf' }))
+      server.listen(0, '127.0.0.1', async () => {
+        const base = 'http://127.0.0.1:' + server.address().port + '/wf/'
+        const out = []
+        for (const path of ['', 'assets/app.js', 'assets/app.css', 'api/counts']) {
+          const res = await fetch(base + path)
+          out.push(res.status + ' ' + res.headers.get('content-type').split(';')[0])
+        }
+        server.close()
+        console.log(JSON.stringify(out))
+      })`
+    writeFileSync(
+      join(app, 'ui.mjs'),
+      `import http from 'node:http'; import { memoryStore } from '@backplane/workflow'; import { createInspector } from '@backplane/workflow/ui';${body}`,
+    )
+    writeFileSync(
+      join(app, 'ui.cjs'),
+      `const http = require('node:http'); const { memoryStore } = require('@backplane/workflow'); const { createInspector } = require('@backplane/workflow/ui');${body}`,
+    )
+    for (const script of ['ui.mjs', 'ui.cjs'])
+      expect(JSON.parse(run(process.execPath, [script])), script).toEqual([
+        '200 text/html',
+        '200 text/javascript',
+        '200 text/css',
+        '200 application/json',
+      ])
+  })
+
   it('runs a machine on the SQLite store, from ESM and CJS, on this Node', () => {
     const body = (file: string) => `
       const machine = defineMachine({ id: 'm', version: 1, context: z.object({}), initial: 'a', states: { a: { on: { GO: 'b' } }, b: { type: 'final' } } })

@@ -1,12 +1,13 @@
 // Durable transitions/s and commit latency of @backplane/workflow on SQLite and PostgreSQL, against
-// XState v5 actors that persist their snapshot to the same database after every transition, plus
-// the time to resume 10,000 in-flight instances after a crash. Every measurement runs in a fresh
-// process (worker.mjs); rounds are interleaved, the order rotated each round; every run's database
-// is checked (each transition committed once) before its figures are used. Writes the
-// `## workflow` section of BENCHMARKS.md. Run it with `npm run bench -- workflow`.
+// XState v5 actors that persist their snapshot to the same database after every transition; a
+// two-step durable workflow against DBOS Transact on the same PostgreSQL (two-step.mjs,
+// two-step-report.mjs); and the time to resume 10,000 in-flight instances after a crash. Every
+// measurement runs in a fresh process (worker.mjs); rounds are interleaved, the order rotated each
+// round; every run's database is checked (each transition committed once) before its figures are
+// used. Writes the `## workflow` section of BENCHMARKS.md. Run it with `npm run bench -- workflow`.
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,6 +15,8 @@ import { publishSection } from '../lib/benchmarks-md.mjs'
 import { ensureBuilt as buildIfNeeded } from '../lib/build.mjs'
 import { median } from '../lib/stats.mjs'
 import { runWorker } from '../lib/worker.mjs'
+import { postmasterPid } from './server-cpu.mjs'
+import { TWO_STEP, TWO_STEP_LANES, TWO_STEP_WARMUP, TWO_STEP_WORKFLOWS, twoStepReport } from './two-step-report.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -56,9 +59,11 @@ const fmtMs = (n) => (n >= 100 ? fmtInt(n) : n.toFixed(1))
 
 function ensureBuilt() {
   buildIfNeeded('workflow', ['index.js'])
-  if (!existsSync(join(root, 'node_modules', 'xstate'))) {
-    process.stderr.write('xstate is not installed: run npm install at the repo root\n')
-    process.exit(1)
+  for (const name of ['xstate', '@dbos-inc/dbos-sdk']) {
+    if (!existsSync(join(root, 'node_modules', name))) {
+      process.stderr.write(`${name} is not installed: run npm install at the repo root\n`)
+      process.exit(1)
+    }
   }
 }
 
@@ -85,52 +90,16 @@ function ensurePostgres() {
   }
 }
 
-function runVariant(variant, params) {
-  return runWorker(join(here, 'worker.mjs'), [variant, JSON.stringify(params)], {
+/** The 1-minute load average after each run: the machine's load during the bench, this bench's own included. */
+const loadSamples = []
+
+async function runVariant(variant, params) {
+  const outcome = await runWorker(join(here, 'worker.mjs'), [variant, JSON.stringify(params)], {
     cwd: join(root, 'packages', 'workflow'),
     timeoutMs: WORKER_TIMEOUT_MS,
   })
-}
-
-/** The PostgreSQL server's process id, read from its data directory (undefined if that is not readable here). */
-async function postmasterPid(url) {
-  try {
-    const pg = (await import('pg')).default
-    const client = new pg.Client({ connectionString: url })
-    await client.connect()
-    const dir = (await client.query('SHOW data_directory')).rows[0].data_directory
-    await client.end()
-    return Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0])
-  } catch {
-    return undefined
-  }
-}
-
-const CLOCK_TICK_MS = 10 // USER_HZ is 100 on Linux
-
-/**
- * CPU time (ms) used so far by the PostgreSQL server: the postmaster, its live children (backends,
- * WAL writer, checkpointer) and the children it has reaped (a finished run's backends). Undefined
- * without /proc.
- */
-function serverCpuMs(pid) {
-  if (pid === undefined) return undefined
-  try {
-    const fields = (path) => readFileSync(path, 'utf8').split(') ')[1].split(' ')
-    const own = fields(`/proc/${pid}/stat`)
-    // After "pid (comm) ": [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime.
-    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue
-      try {
-        const f = fields(`/proc/${entry}/stat`)
-        if (Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12])
-      } catch {}
-    }
-    return ticks * CLOCK_TICK_MS
-  } catch {
-    return undefined
-  }
+  loadSamples.push(loadavg()[0])
+  return outcome
 }
 
 async function dropSchema(url, schema) {
@@ -141,6 +110,21 @@ async function dropSchema(url, schema) {
   await client.end()
 }
 
+/** `url` with its database name replaced: DBOS gets a system database of its own on the same server. */
+function withDatabase(url, database) {
+  const u = new URL(url)
+  u.pathname = `/${database}`
+  return u.toString()
+}
+
+async function dropDatabase(url, database) {
+  const pg = (await import('pg')).default
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)
+  await client.end()
+}
+
 async function main() {
   ensureBuilt()
   const startedAt = new Date()
@@ -148,20 +132,24 @@ async function main() {
   const pg = ensurePostgres()
   const dir = mkdtempSync(join(tmpdir(), 'bench-workflow-'))
   process.stdout.write(
-    `workflow bench: ${THROUGHPUT.length} throughput variants + ${RECOVERY.length} recovery variants × ${ROUNDS} rounds, node ${process.version}, nproc ${availableParallelism()}, load ${load.map((l) => l.toFixed(2)).join(' ')}\n`,
+    `workflow bench: ${THROUGHPUT.length} throughput variants + ${TWO_STEP.length} two-step workflow variants + ${RECOVERY.length} recovery variants × ${ROUNDS} rounds, node ${process.version}, nproc ${availableParallelism()}, load ${load.map((l) => l.toFixed(2)).join(' ')}\n`,
   )
   const postmaster = await postmasterPid(pg.url)
-  const runs = Object.fromEntries([...THROUGHPUT, ...RECOVERY].map((v) => [v.id, []]))
-  const problems = Object.fromEntries([...THROUGHPUT, ...RECOVERY].map((v) => [v.id, []]))
+  const all = [...THROUGHPUT, ...TWO_STEP, ...RECOVERY]
+  const runs = Object.fromEntries(all.map((v) => [v.id, []]))
+  const problems = Object.fromEntries(all.map((v) => [v.id, []]))
   let serial = 0
   const paramsFor = (store) => {
     serial++
-    return store === 'sqlite'
-      ? { file: join(dir, `run-${serial}.db`) }
-      : { url: pg.url, schema: `bench_wf_${process.pid}_${serial}` }
+    if (store === 'sqlite') return { file: join(dir, `run-${serial}.db`) }
+    if (store === 'pg') return { url: pg.url, schema: `bench_wf_${process.pid}_${serial}`, postmaster }
+    // DBOS creates its system database at launch; a new one per run, as a new schema is for ours.
+    const database = `bench_dbos_${process.pid}_${serial}`
+    return { dbosUrl: withDatabase(pg.url, database), database, postmaster }
   }
   const cleanup = async (params) => {
     if (params.schema) await dropSchema(pg.url, params.schema).catch(() => undefined)
+    else if (params.database) await dropDatabase(pg.url, params.database).catch(() => undefined)
     else for (const suffix of ['', '-wal', '-shm']) rmSync(`${params.file}${suffix}`, { force: true })
   }
 
@@ -178,19 +166,26 @@ async function main() {
       const order = [...THROUGHPUT.slice(round % THROUGHPUT.length), ...THROUGHPUT.slice(0, round % THROUGHPUT.length)]
       for (const variant of order) {
         const params = { ...paramsFor(variant.store), instances: INSTANCES, steps: variant.steps }
-        const serverBefore = variant.store === 'pg' ? serverCpuMs(postmaster) : undefined
         const { result, code, signal, stderr } = await runVariant(variant.id, params)
-        if (result && serverBefore !== undefined) {
-          await new Promise((resolve) => setTimeout(resolve, 200)) // the run's backends exit and are reaped
-          const after = serverCpuMs(postmaster)
-          // Includes the engine's start-up commits and the check's queries: an upper bound.
-          if (after !== undefined)
-            result.serverCpuUsPerTransition = ((after - serverBefore) * 1000) / result.transitions
-        }
         await cleanup(params)
         keep(variant.id, round, { result, code, signal, stderr })
         process.stdout.write(
           `  round ${round + 1} ${variant.id}: ${result ? `${fmtInt(result.rate)} transitions/s, p50 ${fmtMs(result.p50)} ms, p99 ${fmtMs(result.p99)} ms${result.problems.length ? ` PROBLEMS: ${result.problems.join('; ')}` : ''}` : `failed: ${stderr.split('\n')[0]}`}\n`,
+        )
+      }
+      // Ours and DBOS back to back, the one that goes first alternating by round.
+      for (const variant of round % 2 === 0 ? TWO_STEP : [...TWO_STEP].reverse()) {
+        const params = {
+          ...paramsFor(variant.store),
+          lanes: TWO_STEP_LANES,
+          warmup: TWO_STEP_WARMUP,
+          workflows: TWO_STEP_WORKFLOWS,
+        }
+        const { result, code, signal, stderr } = await runVariant(variant.id, params)
+        await cleanup(params)
+        keep(variant.id, round, { result, code, signal, stderr })
+        process.stdout.write(
+          `  round ${round + 1} ${variant.id}: ${result ? `${fmtInt(result.rate)} workflows/s, step p50 ${fmtMs(result.p50)} ms, p99 ${fmtMs(result.p99)} ms, CPU µs per step ${result.cpuUsPerStep.toFixed(0)} + server ${result.serverCpuUsPerStep?.toFixed(0) ?? 'n/a'}${result.problems.length ? ` PROBLEMS: ${result.problems.join('; ')}` : ''}` : `failed: ${stderr.split('\n')[0]}`}\n`,
         )
       }
       for (const variant of RECOVERY) {
@@ -222,17 +217,20 @@ async function main() {
     const rates = runs[id].map((r) => r.rate)
     return rates.length ? `${fmtInt(Math.min(...rates))}–${fmtInt(Math.max(...rates))}` : '-'
   }
-  const perRound = (a, b) =>
-    runs[a].flatMap((ra) => {
-      const rb = runs[b].find((r) => r.round === ra.round)
-      return rb ? [ra.rate / rb.rate] : []
-    })
-  const ratioText = (a, b) => {
-    const ratios = perRound(a, b)
+  /** The per-round range of f(a's run) / f(b's run), over the rounds both kept. */
+  const ratioTextBy = (a, b, f) => {
+    const ratios = runs[a]
+      .flatMap((ra) => {
+        const rb = runs[b].find((r) => r.round === ra.round)
+        return rb ? [f(ra) / f(rb)] : []
+      })
+      .filter((n) => !Number.isNaN(n))
     return ratios.length
       ? `per round ${Math.min(...ratios).toFixed(1)}×–${Math.max(...ratios).toFixed(1)}×`
       : 'no paired rounds'
   }
+  const ratioText = (a, b) => ratioTextBy(a, b, (r) => r.rate)
+  const cpuPerTransitionOf = (r) => r.cpuUsPerTransition + r.serverCpuUsPerTransition
   const cpuOf = (id, field) => {
     const values = runs[id].map((r) => r[field]).filter((x) => typeof x === 'number')
     return values.length ? median(values) : Number.NaN
@@ -262,6 +260,13 @@ async function main() {
   const sqliteRatio = rate('wf-sqlite') / rate('xs-sqlite')
   const pgRatio = rate('wf-pg') / rate('xs-pg')
   const recovery = (id) => median(runs[id].map((r) => r.resumedMs))
+  // The median of each run's total (process + server), so the figure is one run's, not two halves' of two.
+  const cpuPerTransition = (id) => {
+    const totals = runs[id].map(cpuPerTransitionOf).filter((x) => !Number.isNaN(x))
+    return totals.length ? median(totals) : Number.NaN
+  }
+  const pgCpuRatio = cpuPerTransition('xs-pg') / cpuPerTransition('wf-pg')
+  const twoStep = twoStepReport(runs, problems, ROUNDS)
   const targets = [
     target(
       'SQLite ≥ 20,000 durable transitions/s',
@@ -287,6 +292,15 @@ async function main() {
       10,
       `${pgRatio.toFixed(1)}× (${fmtInt(rate('wf-pg'))} vs ${fmtInt(rate('xs-pg'))}/s; ${ratioText('wf-pg', 'xs-pg')})`,
     ),
+    // Throughput on PostgreSQL depends on how many cores the server shares with the process; CPU per
+    // transition does not.
+    target(
+      '≥ 10× the XState baseline on PostgreSQL, as CPU per durable transition (process + server)',
+      pgCpuRatio,
+      10,
+      `the baseline uses ${pgCpuRatio.toFixed(1)}× ours (${cpuPerTransition('xs-pg').toFixed(1)} µs vs ${cpuPerTransition('wf-pg').toFixed(1)} µs per transition; ${ratioTextBy('xs-pg', 'wf-pg', cpuPerTransitionOf)})`,
+    ),
+    ...twoStep.targets,
     ...RECOVERY.map((v) => {
       const ms = recovery(v.id)
       return `- recovery of 10,000 in-flight instances ≤ 2 s, ${v.label}: ${Number.isNaN(ms) ? '**not measured**' : met(ms <= 2000)}: ${fmtInt(ms)} ms to resume (every timer re-armed from its deadline, every pending activity call queued); ${fmtInt(median(runs[v.id].map((r) => r.allMs)))} ms until all 10,000 re-run activities had committed their results`
@@ -294,18 +308,20 @@ async function main() {
   ]
   /** What the CPU figures say about the PostgreSQL ratio: both sides share this machine's cores. */
   function pgCpuNote() {
-    const ours = cpuOf('wf-pg', 'cpuUsPerTransition') + cpuOf('wf-pg', 'serverCpuUsPerTransition')
-    const theirs = cpuOf('xs-pg', 'cpuUsPerTransition') + cpuOf('xs-pg', 'serverCpuUsPerTransition')
-    if (Number.isNaN(ours) || Number.isNaN(theirs)) return []
+    const ours = cpuPerTransition('wf-pg')
+    if (Number.isNaN(ours)) return []
     const cores = availableParallelism()
     return [
-      `- PostgreSQL, CPU per durable transition (benchmark process + server, server figures include each run's set-up and check): @backplane/workflow ${ours.toFixed(1)} µs, the XState baseline ${theirs.toFixed(1)} µs (${(theirs / ours).toFixed(1)}× ours). With every core of this ${cores}-core machine busy, ours could reach at most about ${fmtInt((cores * 1e6) / ours)}/s; 10× the baseline's median would be ${fmtInt(10 * rate('xs-pg'))}/s.`,
+      `- PostgreSQL: at ${ours.toFixed(1)} µs of CPU per durable transition (process + server), with every core of this ${cores}-core machine busy ours could reach at most about ${fmtInt((cores * 1e6) / ours)}/s; 10× the baseline's median would be ${fmtInt(10 * rate('xs-pg'))}/s.`,
     ]
   }
   const notes = [
     `- group commit on SQLite: (a) ${(rate('wf-sqlite') / rate('wf-sqlite-nogroup')).toFixed(1)}× (a0) (${ratioText('wf-sqlite', 'wf-sqlite-nogroup')}).`,
     ...pgCpuNote(),
-    ...Object.entries(problems).flatMap(([id, list]) => list.map((p) => `- ${id}: ${p}`)),
+    ...twoStep.notes,
+    ...Object.entries(problems)
+      .filter(([id]) => !TWO_STEP.some((v) => v.id === id))
+      .flatMap(([id, list]) => list.map((p) => `- ${id}: ${p}`)),
   ]
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
   const section = [
@@ -313,11 +329,17 @@ async function main() {
     '',
     `Command: \`${COMMAND}\` · ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC · node ${process.version} · nproc ${availableParallelism()} (${cpu}) · load average (1/5/15 min) ${load.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg()
       .map((l) => l.toFixed(2))
-      .join(' ')} at end · PostgreSQL on the same machine`,
+      .join(
+        ' ',
+      )} at end, 1-min load ${Math.min(...loadSamples).toFixed(2)}–${Math.max(...loadSamples).toFixed(2)} after the runs in between (this bench's own included) · PostgreSQL on the same machine`,
     '',
-    `Each cell: ${ROUNDS} interleaved rounds (order rotated each round), each run a fresh process and a fresh database (SQLite file in WAL mode with synchronous=FULL, or a new PostgreSQL schema). ${INSTANCES} ping-pong instances run concurrently, each sending its next event only once the previous transition is durable, so ${INSTANCES} transitions are in flight at any time. Runs are sized to last about 1.5 to 2 s each (transitions per run in the table), so start-up and JIT warm-up are a small share on both sides. @backplane/workflow: \`engine.send\` resolves after the transition (new state, context checked by zod, history row) is committed. XState: \`actor.send\`, then \`actor.getPersistedSnapshot()\` upserted into a table of the same database (SQLite: better-sqlite3, one statement per transition; PostgreSQL: pg pool of 10). Commit latency = time from send to durable, per transition. After each run the database is read back: every instance must have exactly its transitions (history rows, counter in the context, revision; XState: the last snapshot), else the run is discarded. Recovery: a process starts 10,000 instances whose state arms a 1 h timer and invokes an activity that never returns, then dies; a new process (same owner id) creates the engine: resume time = \`createEngine\` until it resolves with every instance claimed, its timer armed and its activity queued.`,
+    `Each cell: ${ROUNDS} interleaved rounds (order rotated each round), each run a fresh process and a fresh database (SQLite file in WAL mode with synchronous=FULL, or a new PostgreSQL schema). ${INSTANCES} ping-pong instances run concurrently, each sending its next event only once the previous transition is durable, so ${INSTANCES} transitions are in flight at any time. Runs are sized to last about 1.5 to 2 s each (transitions per run in the table), so start-up and JIT warm-up are a small share on both sides. @backplane/workflow: \`engine.send\` resolves after the transition (new state, context checked by zod, history row) is committed. XState: \`actor.send\`, then \`actor.getPersistedSnapshot()\` upserted into a table of the same database (SQLite: better-sqlite3, one statement per transition; PostgreSQL: pg pool of 10). Commit latency = time from send to durable, per transition. CPU per transition: the benchmark process (\`process.cpuUsage\`) and the PostgreSQL server (utime + stime of the postmaster and all its children from /proc), both read in the worker at the edges of the measured window. After each run the database is read back: every instance must have exactly its transitions (history rows, counter in the context, revision; XState: the last snapshot), else the run is discarded. Recovery: a process starts 10,000 instances whose state arms a 1 h timer and invokes an activity that never returns, then dies; a new process (same owner id) creates the engine: resume time = \`createEngine\` until it resolves with every instance claimed, its timer armed and its activity queued.`,
     '',
     ...rows,
+    '',
+    twoStep.description,
+    '',
+    ...twoStep.rows,
     '',
     ...recoveryRows,
     '',

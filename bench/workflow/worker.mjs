@@ -5,24 +5,31 @@
 //   wf-sqlite, wf-sqlite-nogroup, wf-pg: @backplane/workflow, engine.send per transition
 //   xs-sqlite, xs-pg: XState v5 actors, actor.send then the actor's persisted snapshot written to the
 //                     same database (an upsert per transition, as an XState app persists)
+//   two-wf-pg, two-dbos: the two-step durable workflow on PostgreSQL, ours and DBOS Transact (two-step.mjs)
 // Recovery variants: rec-setup-* leaves 10,000 instances in flight (timer armed, activity call
 // pending) and dies; rec-* starts an engine over them and times the resume.
 import { performance } from 'node:perf_hooks'
 import { createEngine, defineMachine } from '@backplane/workflow'
 import { assign, createActor, createMachine } from 'xstate'
 import { z } from 'zod'
+import { serverCpuMs } from './server-cpu.mjs'
+import { twoStepDbos, twoStepOurs } from './two-step.mjs'
 
 const [variant, paramsText] = process.argv.slice(2)
 const params = JSON.parse(paramsText ?? '{}')
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 
-/** Marks the start of the measured window: wall clock and this process's CPU time. */
-const mark = () => ({ at: performance.now(), cpu: process.cpuUsage() })
+/**
+ * Marks the start of the measured window: wall clock, this process's CPU time and, on PostgreSQL,
+ * the server's (read here rather than around the whole process, so set-up and checks are left out).
+ */
+const mark = () => ({ at: performance.now(), cpu: process.cpuUsage(), server: serverCpuMs(params.postmaster) })
 
 function summary(latencies, started, transitions) {
   const seconds = (performance.now() - started.at) / 1000
   const cpu = process.cpuUsage(started.cpu)
+  const server = serverCpuMs(params.postmaster)
   const sorted = Float64Array.from(latencies).sort()
   return {
     transitions,
@@ -31,6 +38,10 @@ function summary(latencies, started, transitions) {
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     cpuUsPerTransition: (cpu.user + cpu.system) / transitions,
+    serverCpuUsPerTransition:
+      server === undefined || started.server === undefined
+        ? undefined
+        : ((server - started.server) * 1000) / transitions,
   }
 }
 
@@ -247,7 +258,7 @@ async function recoverySetup(store) {
       ),
     )
   }
-  const inFlight = (await engine.list({ status: 'running', limit: params.instances + 1 })).length
+  const inFlight = (await engine.list({ status: 'running', limit: params.instances + 1 })).instances.length
   return { inFlight, exit: true }
 }
 
@@ -265,11 +276,11 @@ async function recovery(store) {
   const stats = engine.stats()
   // Until no instance is left waiting for its activity's result (polled every 10 ms).
   const deadline = performance.now() + 60_000
-  while ((await engine.list({ state: 'pending', limit: 1 })).length > 0 && performance.now() < deadline) {
+  while ((await engine.list({ state: 'pending', limit: 1 })).instances.length > 0 && performance.now() < deadline) {
     await new Promise((r) => setTimeout(r, 10))
   }
   const allMs = performance.now() - t0
-  const charged = (await engine.list({ state: 'charged', limit: params.instances + 1 })).length
+  const charged = (await engine.list({ state: 'charged', limit: params.instances + 1 })).instances.length
   await engine.close()
   const problems = []
   if (resumed !== params.instances) problems.push(`resumed ${resumed} instances, expected ${params.instances}`)
@@ -286,6 +297,8 @@ const variants = {
   'wf-pg': async () => workflowThroughput(await pgStoreOf(), checkPgWorkflow),
   'xs-sqlite': xsSqlite,
   'xs-pg': xsPg,
+  'two-wf-pg': () => twoStepOurs(params),
+  'two-dbos': () => twoStepDbos(params),
   'rec-setup-sqlite': async () => recoverySetup(await sqliteStoreOf({ path: params.file })),
   'rec-setup-pg': async () => recoverySetup(await pgStoreOf()),
   'rec-sqlite': async () => recovery(await sqliteStoreOf({ path: params.file })),

@@ -21,8 +21,11 @@ export default defineConfig([
       store: 'src/store-api.ts',
       sqlite: 'src/stores/sqlite.ts',
       postgres: 'src/stores/postgres.ts',
+      ui: 'src/ui/index.ts',
     },
     format: ['esm', 'cjs'],
+    // The inspector finds its page (ui/) from import.meta.url: the shim gives the CJS build one.
+    shims: true,
     noExternal: ['@backplane/internal'],
     dts: internalTypes,
     sourcemap: true,

@@ -11,7 +11,7 @@ import type { ProcessName } from './cluster.js'
 import { type BrokerKind, type FlowEnvironment, startFlow } from './flow.js'
 import { EXAMPLE_ROOT } from './lib/paths.js'
 import { type OrderRun, percentile, startOrderStream } from './load.js'
-import { serviceLogDirs } from './runtime.js'
+import { serviceLogDirs, workflowStoreUrl } from './runtime.js'
 import { SERVICE_NAMES } from './services/index.js'
 import { verifyFlowSettled } from './verify.js'
 
@@ -44,6 +44,12 @@ const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[22m` : s)
 const pct = (n: number, of: number) => (of === 0 ? '0%' : `${Math.round((100 * n) / of)}%`)
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 const money = (cents: number) => (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'EUR' })
+
+/** The command that opens the inspector on the orders' workflow store once the demo has ended. */
+function inspectCommand(flow: FlowEnvironment, where: (path: string) => string): string {
+  const store = workflowStoreUrl(flow.runtime, 'orders')
+  return `npx backplane-workflow ui --store ${flow.runtime.postgresUrl ? `'${store}'` : where(store)}`
+}
 
 function progressLine(run: OrderRun, total: number): string {
   const width = 24
@@ -109,6 +115,7 @@ async function main(): Promise<number> {
     console.log(
       `  started in ${seconds(Date.now() - startedAt)}: order API ${flow.urls.orders}, analytics ${flow.urls.analytics}, bridge ${flow.urls.bridge}`,
     )
+    console.log(`  workflow inspector ${flow.urls.orders}/workflows/ (the orders, live, while the demo runs)`)
     console.log(
       `\nPlacing ${count} orders at ${rate}/s (one in four wants the ${catalog.find((p) => p.stock)?.name}, of which there are few)\n`,
     )
@@ -204,6 +211,7 @@ async function main(): Promise<number> {
       console.log(
         `  sales         ${sales.buckets.map((b) => `${b.start.slice(0, 13)}h: ${b.orders} orders, ${money(b.revenueCents)}`).join('; ')} (GET /analytics/sales)`,
       )
+      console.log(`  inspector     ${inspectCommand(flow, where)} (the order workflows, after the run)`)
       if (report.problems.length === 0)
         console.log(
           `  checks        ok: ${report.charged} charges kept = ${report.byState.delivered ?? 0} delivered orders${report.orders > count ? ` (all ${report.orders} orders in the database)` : ''}, no double charge, stock consistent, read model agrees`,

@@ -53,12 +53,15 @@ export function serviceDb(runtime: Runtime, service: string): Db {
   return openSqlite(join(runtime.dataDir, `${service}.db`))
 }
 
+const workflowTablePrefix = (service: string) => `${service}_wf_`
+const workflowFile = (runtime: Runtime, service: string) => join(runtime.dataDir, `${service}.workflows.db`)
+
 /** Workflow store of a service's machines. */
 export function workflowStore(runtime: Runtime, service: string): Store {
   if (runtime.postgresUrl)
-    return postgresStore({ connectionString: runtime.postgresUrl, tablePrefix: `${service}_wf_` })
+    return postgresStore({ connectionString: runtime.postgresUrl, tablePrefix: workflowTablePrefix(service) })
   mkdirSync(runtime.dataDir, { recursive: true })
-  return sqliteStore({ path: join(runtime.dataDir, `${service}.workflows.db`), synchronous: 'normal' })
+  return sqliteStore({ path: workflowFile(runtime, service), synchronous: 'normal' })
 }
 
 /**
@@ -107,4 +110,12 @@ export function runtimeToEnv(runtime: Runtime): Record<string, string> {
   if (runtime.etcdEndpoints) env.ETCD_ENDPOINTS = runtime.etcdEndpoints
   for (const [name, port] of Object.entries(runtime.ports)) env[`ORDER_FLOW_PORT_${name.toUpperCase()}`] = String(port)
   return env
+}
+
+/** The same store as `backplane-workflow ui --store` takes it: the SQLite file, or the PostgreSQL URL with its prefix. */
+export function workflowStoreUrl(runtime: Runtime, service: string): string {
+  if (!runtime.postgresUrl) return workflowFile(runtime, service)
+  const url = new URL(runtime.postgresUrl)
+  url.searchParams.set('tablePrefix', workflowTablePrefix(service))
+  return url.toString()
 }

@@ -6,7 +6,9 @@ import { WorkflowError } from './errors.js'
 import { type AnyMachine, isMachine } from './machine.js'
 import { toMermaid } from './mermaid.js'
 import type { InstanceStatus, Store } from './store.js'
+import { storeFromUrl } from './stores/url.js'
 import type { Engine, HistoryEntry, Instance } from './types.js'
+import { serveInspector } from './ui/serve.js'
 
 const USAGE = `Usage:
   backplane-workflow list [--machine M] [--state S] [--status running|done|failed] [--limit N] [--after ID]
@@ -15,10 +17,15 @@ const USAGE = `Usage:
   backplane-workflow send <id> <TYPE> [--data JSON] [--event-id ID]
   backplane-workflow retry <id>                     set a failed instance running again
   backplane-workflow mermaid <machine> [--version N]  the state diagram (Mermaid)
+  backplane-workflow ui [--store URL] [--port N] [--host H]  the inspector: a read-only web page
+                        (instances, counts, history, diagrams, live) until Ctrl-C; prints its URL
 
 Options:
   -c, --config FILE  a module whose default export is { store, machines } (or a function returning it);
                      default: $BACKPLANE_WORKFLOW_CONFIG, else ./workflow.config.mjs
+  --store URL        ui: read this store instead of the config's: a SQLite file (or sqlite:PATH) or
+                     postgres://user@host/db[?schema=S&tablePrefix=P]; diagrams then come from history
+  --port N, --host H ui: where to listen (default 4000 on 127.0.0.1: the page has no authentication)
   --json             print JSON
   -h, --help         show this help
 
@@ -37,6 +44,9 @@ const FLAGS = {
   data: { type: 'string' },
   'event-id': { type: 'string' },
   version: { type: 'string' },
+  store: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -46,6 +56,8 @@ export interface CliIo {
   stderr: NodeJS.WritableStream
   env?: Readonly<Record<string, string | undefined>>
   cwd?: string
+  /** Ends `ui` (default: SIGINT or SIGTERM). */
+  signal?: AbortSignal
 }
 
 interface Config {
@@ -173,6 +185,8 @@ export async function main(
       return Number(value)
     }
 
+    if (command !== 'ui' && (values.store ?? values.port ?? values.host) !== undefined)
+      throw new UsageError('--store, --port and --host are options of ui')
     switch (command) {
       case 'mermaid': {
         need(1, 'a machine id: mermaid <machine> [--version N]')
@@ -189,6 +203,26 @@ export async function main(
           return 1
         }
         await write(toMermaid(machine))
+        return 0
+      }
+      case 'ui': {
+        need(0, 'no arguments (use --store or --config, --port, --host)')
+        if (values.store !== undefined && values.config !== undefined)
+          throw new UsageError('ui reads --store or --config, not both')
+        const port = integer(values.port, '--port') ?? 4000
+        if (port > 65535) throw new UsageError(`--port: expected 0 to 65535, got ${port}`)
+        const { store, machines } =
+          values.store !== undefined
+            ? { store: storeFromUrl(values.store, { mustExist: true }), machines: [] }
+            : await loadConfig(configFile)
+        await serveInspector({
+          store,
+          machines,
+          port,
+          host: values.host ?? '127.0.0.1',
+          signal: io.signal,
+          print: write,
+        })
         return 0
       }
       case 'list':
@@ -223,23 +257,31 @@ export async function main(
     const id = args[0] as string
     switch (command) {
       case 'list': {
-        const list = await engine.list({
+        const page = await engine.list({
           machine: values.machine,
           state: values.state,
           status: status as InstanceStatus | undefined,
           limit: integer(values.limit, '--limit') ?? 100,
           after: values.after,
         })
-        if (values.json) await write(`${JSON.stringify(list, null, 2)}\n`)
-        else
+        if (values.json) await write(`${JSON.stringify(page, null, 2)}\n`)
+        else {
           await write(
-            list.length === 0
+            page.instances.length === 0
               ? 'no instances\n'
               : table([
                   ['ID', 'MACHINE', 'STATE', 'STATUS', 'UPDATED'],
-                  ...list.map((i) => [i.id, `${i.machine} v${i.version}`, i.state, i.status, time(i.updatedAt)]),
+                  ...page.instances.map((i) => [
+                    i.id,
+                    `${i.machine} v${i.version}`,
+                    i.state,
+                    i.status,
+                    time(i.updatedAt),
+                  ]),
                 ]),
           )
+          if (page.next !== null) await write(`more instances: the next page is --after ${page.next}\n`)
+        }
         return 0
       }
       case 'show': {

@@ -25,9 +25,10 @@ export {
 } from './machine.js'
 export { toMermaid } from './mermaid.js'
 export type { EngineOptions, LoggerLike } from './options.js'
+export { createReader, type Reader, type ReaderOptions } from './reader.js'
 // What apps see of the store: the type `createEngine({ store })` takes and the types of `Instance`,
 // `HistoryEntry` and `list`. Everything a store author needs is in @backplane/workflow/store.
-export type { HistoryKind, InstanceStatus, ListFilter, Store } from './store.js'
+export type { CountFilter, HistoryKind, InstanceCount, InstanceStatus, ListFilter, Store } from './store.js'
 export { memoryStore } from './stores/memory.js'
 export type {
   ActivityContext,
@@ -39,6 +40,7 @@ export type {
   EngineStats,
   HistoryEntry,
   Instance,
+  InstancePage,
   ListenMap,
   ListenOptions,
   SendOptions,

@@ -125,6 +125,18 @@ export interface ListFilter {
   readonly after?: string | undefined
 }
 
+/** What `countInstances` narrows by: the `list` filter without paging. */
+export type CountFilter = Omit<ListFilter, 'limit' | 'after'>
+
+/** How many instances of one machine version are in one state with one status. */
+export interface InstanceCount {
+  readonly machine: string
+  readonly version: number
+  readonly state: string
+  readonly status: InstanceStatus
+  readonly count: number
+}
+
 export interface ClaimOptions {
   readonly owner: string
   readonly now: number
@@ -165,6 +177,11 @@ export interface Store {
   commit(commit: Commit): Promise<CommitResult>
   load(id: string): Promise<InstanceRecord | undefined>
   list(filter: ListFilter): Promise<InstanceRecord[]>
+  /**
+   * Optional: the instances matching `filter`, counted per machine, version, state and status (one
+   * row per group that has any, in no particular order). Readers page through `list` without it.
+   */
+  countInstances?(filter: CountFilter): Promise<InstanceCount[]>
   history(id: string): Promise<HistoryRecord[]>
   /** Whether this event id was processed for this instance. */
   hasEvent(instanceId: string, eventId: string): Promise<boolean>

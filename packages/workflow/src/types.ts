@@ -42,6 +42,12 @@ export interface Instance<C = unknown> {
     | undefined
 }
 
+/** One page of `list`: `next` is the `after` of the next page, null on the last one. */
+export interface InstancePage<C = unknown> {
+  readonly instances: Instance<C>[]
+  readonly next: string | null
+}
+
 /** One committed transition, as `engine.history` returns it. */
 export interface HistoryEntry {
   readonly seq: number
@@ -199,7 +205,11 @@ export interface Engine {
   /** Sends an event: committed before this resolves; a repeated `event.id` resolves `duplicate` without effect. */
   send<C = unknown>(instanceId: string, event: WorkflowEvent, options?: SendOptions): Promise<SendResult<C>>
   get<C = unknown>(instanceId: string): Promise<Instance<C>>
-  list<C = unknown>(filter?: ListFilter): Promise<Instance<C>[]>
+  /**
+   * Instances in id order, `limit` (default 100, at most 100,000) at a time: pass `next` as `after`
+   * for the next page; `next` is null on the last one.
+   */
+  list<C = unknown>(filter?: ListFilter): Promise<InstancePage<C>>
   history(instanceId: string): Promise<HistoryEntry[]>
   /** Sets a `failed` instance running again: its activity gets a fresh attempt budget (same idempotency key). */
   retry<C = unknown>(instanceId: string): Promise<Instance<C>>

@@ -65,7 +65,17 @@ describe('backplane-workflow', () => {
     expect(all.out).toMatch(/t-1\s+ticket v1\s+open\s+running/)
     expect(all.out).toMatch(/t-2\s+ticket v1\s+assigned\s+failed/)
     const failed = await cli('list', '--status', 'failed', '--json')
-    expect((JSON.parse(failed.out) as { id: string }[]).map((i) => i.id)).toEqual(['t-2'])
+    expect(JSON.parse(failed.out)).toMatchObject({ instances: [{ id: 't-2' }], next: null })
+  })
+
+  it('says when there are more instances than one page, and how to get the next', async () => {
+    const first = await cli('list', '--limit', '1')
+    expect(first.out).toMatch(/t-1\s+ticket v1/)
+    expect(first.out).not.toMatch(/t-2/)
+    expect(first.out).toContain('more instances: the next page is --after t-1')
+    const second = await cli('list', '--limit', '1', '--after', 't-1')
+    expect(second.out).toMatch(/t-2\s+ticket v1/)
+    expect(second.out).not.toContain('more instances')
   })
 
   it('shows an instance with its history', async () => {
@@ -119,6 +129,78 @@ describe('backplane-workflow', () => {
       stderr: new PassThrough(),
     })
     expect(missing).toBe(2)
+  })
+
+  it('serves the inspector (ui) over --store or --config until stopped, and prints its URL', async () => {
+    const serveUi = async (args: string[]) => {
+      const stdout = new PassThrough()
+      const stderr = new PassThrough()
+      const stop = new AbortController()
+      let out = ''
+      let err = ''
+      stdout.on('data', (c) => {
+        out += c
+      })
+      stderr.on('data', (c) => {
+        err += c
+      })
+      const exit = main(['ui', '--port', '0', ...args], { stdout, stderr, env: { WF_CLI_DB: db }, signal: stop.signal })
+      for (let waited = 0; !out.includes('http://') && waited < 10_000; waited += 20)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(out)?.[0]
+      expect(url, `${out}${err}`).toBeDefined()
+      const get = async (path: string) => (await fetch(`${url}${path}`)).json()
+      const end = async () => {
+        stop.abort()
+        return { code: await exit, out, err }
+      }
+      return { url: url as string, get, stop: end }
+    }
+
+    const byStore = await serveUi(['--store', db])
+    const counts = (await byStore.get('api/counts')) as { machines: unknown[]; counts: { machine: string }[] }
+    expect(counts.machines).toEqual([])
+    expect(counts.counts.map((c) => c.machine)).toContain('ticket')
+    // Without the definitions, the diagram comes from the history.
+    expect(((await byStore.get('api/diagram?machine=ticket&version=1')) as { source: string }).source).toBe('history')
+    expect(await byStore.stop()).toMatchObject({ code: 0, err: '' })
+
+    const byConfig = await serveUi(['--config', config])
+    expect(((await byConfig.get('api/diagram?machine=ticket&version=1')) as { source: string }).source).toBe(
+      'definition',
+    )
+    const stopped = await byConfig.stop()
+    expect(stopped.code).toBe(0)
+    expect(stopped.out).toMatch(/^Workflow inspector on http:\/\/127\.0\.0\.1:\d+\/ \(read-only/)
+    await expect(fetch(byConfig.url)).rejects.toThrow()
+  })
+
+  it('refuses ui options it cannot use', async () => {
+    const run = (...args: string[]) => {
+      const stderr = new PassThrough()
+      let err = ''
+      stderr.on('data', (c) => {
+        err += c
+      })
+      return main(args, { stdout: new PassThrough(), stderr }).then((code) => ({ code, err }))
+    }
+    expect(await run('ui', '--store', join(dir, 'none.db'))).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('no SQLite file at'),
+    })
+    expect(await run('ui', '--store', db, '--config', config)).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('ui reads --store or --config, not both'),
+    })
+    expect(await run('ui', '--store', 'memory://')).toMatchObject({ code: 2, err: expect.stringContaining('memory:') })
+    expect(await run('ui', '--port', '70000', '--store', db)).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--port'),
+    })
+    expect(await run('list', '--port', '1', '--config', config)).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--store, --port and --host are options of ui'),
+    })
   })
 
   it('runs as the built bin', () => {

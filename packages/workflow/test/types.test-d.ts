@@ -12,6 +12,7 @@ import {
   type Engine,
   type ErrorEvent,
   type Instance,
+  type InstancePage,
   type Machine,
   type SendResult,
   type WorkflowEvent,
@@ -156,7 +157,7 @@ describe('Instance', () => {
     expectTypeOf<Instance<OrderContext>['context']>().toEqualTypeOf<OrderContext>()
     expectTypeOf<Instance['context']>().toEqualTypeOf<unknown>()
     expectTypeOf(engine.get<OrderContext>('o-1')).toEqualTypeOf<Promise<Instance<OrderContext>>>()
-    expectTypeOf(engine.list<OrderContext>()).toEqualTypeOf<Promise<Instance<OrderContext>[]>>()
+    expectTypeOf(engine.list<OrderContext>()).toEqualTypeOf<Promise<InstancePage<OrderContext>>>()
     const instance = {} as Instance<OrderContext>
     // @ts-expect-error the context has no field total
     instance.context.total

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import { withHttpLogging } from '@backplane/logging'
 import { createEngine, type Instance, WorkflowError } from '@backplane/workflow'
+import { createInspector } from '@backplane/workflow/ui'
 import { context, trace } from '@opentelemetry/api'
 import { z } from 'zod'
 import { productBySku } from '../catalog.js'
@@ -81,10 +82,11 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
       if (!WorkflowError.is(error, 'WORKFLOW_EVENT_NOT_ACCEPTED')) throw error
     }
   }
-  for (let page = await engine.list({ machine: 'order', state: 'created', limit: 1000 }); page.length > 0; ) {
-    for (const instance of page) await submit(instance.id)
-    log.info({ orders: page.length }, 'submitted orders a crash left unsubmitted')
-    page = await engine.list({ machine: 'order', state: 'created', limit: 1000, after: page.at(-1)?.id })
+  for (let page = await engine.list({ machine: 'order', state: 'created', limit: 1000 }); page.instances.length > 0; ) {
+    for (const instance of page.instances) await submit(instance.id)
+    log.info({ orders: page.instances.length }, 'submitted orders a crash left unsubmitted')
+    if (page.next === null) break
+    page = await engine.list({ machine: 'order', state: 'created', limit: 1000, after: page.next })
   }
 
   const listeners = await Promise.all(
@@ -146,12 +148,8 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
         route: '/orders',
         handle: async (_req, res, _params, url) => {
           const query = parse(ListQuery, Object.fromEntries(url.searchParams), 'query')
-          const instances = await engine.list({ machine: 'order', ...query })
-          const last = instances.at(-1)
-          sendJson(res, 200, {
-            orders: instances.map((i) => view(i as Instance<OrderContext>)),
-            next: instances.length === query.limit && last ? last.id : null,
-          })
+          const page = await engine.list<OrderContext>({ machine: 'order', ...query })
+          sendJson(res, 200, { orders: page.instances.map((i) => view(i)), next: page.next })
         },
       },
       {
@@ -198,8 +196,19 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
     },
   )
 
+  // The workflow inspector under /workflows/: a read-only page over the order workflows, live. It
+  // reads through a store handle of its own (opened on the first visit) and follows this engine.
+  const inspector = createInspector({
+    store: workflowStore(runtime, 'orders'),
+    machines: [order],
+    engine,
+    basePath: '/workflows',
+  })
   const server = createServer(
-    withHttpLogging(log, router.handler, { route: router.routeOf, ignore: (req) => req.url === '/healthz' }),
+    withHttpLogging(log, (req, res) => inspector(req, res, () => router.handler(req, res)), {
+      route: (req) => (req.url?.startsWith('/workflows') ? '/workflows/*' : router.routeOf(req)),
+      ignore: (req) => req.url === '/healthz',
+    }),
   )
   const url = await listen(server, runtime.ports.orders ?? 0)
   log.info({ url }, 'orders service listening')
@@ -207,6 +216,7 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
     name: 'orders',
     url,
     close: async () => {
+      await inspector.close()
       await closeServer(server)
       for (const l of listeners) await l.close()
       await engine.close()

@@ -2,9 +2,11 @@
  * The read API (`get`, `list`, `history`): straight from the store, never from the cache, so it sees
  * what other processes committed; and the helpers the write API shares with it.
  */
+import { parseWith } from '@backplane/internal'
+import { z } from 'zod'
 import { storeUnavailable, WorkflowError } from '../errors.js'
-import type { InstanceRecord, Store } from '../store.js'
-import type { Engine, Instance } from '../types.js'
+import type { InstanceRecord, ListFilter, Store } from '../store.js'
+import type { Engine, Instance, InstancePage } from '../types.js'
 
 export function publicInstance<C>(record: InstanceRecord): Instance<C> {
   return {
@@ -52,6 +54,38 @@ export const storeRead = async <T>(store: Store, what: string, fn: () => Promise
   }
 }
 
+const name = z.string().min(1).max(200)
+/** What `count` narrows by; `list` adds paging. */
+export const countFilterSchema = z.strictObject({
+  machine: name.optional(),
+  version: z.number().int().positive().optional(),
+  state: name.optional(),
+  status: z.enum(['running', 'done', 'failed']).optional(),
+})
+export const listFilterSchema = countFilterSchema.extend({
+  limit: z.number().int().min(1).max(100_000).default(100),
+  after: z.string().max(200).optional(),
+})
+
+export const invalidFilter = (message: string, details: string[]) =>
+  new WorkflowError('WORKFLOW_INVALID_OPTIONS', message, { details })
+
+/** One page of instances in id order; `next` is the `after` of the next page, null on the last. */
+export async function listPage<C>(
+  store: Store,
+  filter: ListFilter | undefined,
+  what: string,
+): Promise<InstancePage<C>> {
+  const { limit, ...rest } = parseWith(listFilterSchema, filter ?? {}, invalidFilter, what)
+  // One more than asked tells whether there is a next page without an empty last one.
+  const records = await storeRead(store, 'list', () => store.list({ ...rest, limit: limit + 1 }))
+  const page = records.slice(0, limit)
+  return {
+    instances: page.map((record) => publicInstance<C>(record)),
+    next: records.length > limit ? (page.at(-1)?.id ?? null) : null,
+  }
+}
+
 export type ReadApi = Pick<Engine, 'get' | 'list' | 'history'>
 
 export function createReadApi(store: Store): ReadApi {
@@ -63,10 +97,7 @@ export function createReadApi(store: Store): ReadApi {
       return publicInstance(record)
     },
 
-    async list(filter = {}) {
-      const records = await storeRead(store, 'list', () => store.list(filter))
-      return records.map((record) => publicInstance(record))
-    },
+    list: (filter) => listPage(store, filter, 'list'),
 
     async history(instanceId) {
       checkId(instanceId, 'history')

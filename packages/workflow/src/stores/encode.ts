@@ -142,6 +142,8 @@ const parse = (value: unknown): unknown => (typeof value === 'string' ? JSON.par
 export function listConditions(
   filter: ListFilter,
   placeholder: (n: number) => string,
+  /** The id as the store orders it: paging must compare the way ORDER BY sorts (PostgreSQL: `id COLLATE "C"`). */
+  orderedId = 'id',
 ): { where: string; params: unknown[] } {
   const where: string[] = []
   const params: unknown[] = []
@@ -157,7 +159,7 @@ export function listConditions(
   ] as const) {
     if (value !== undefined) add((p) => `${column} = ${p}`, value)
   }
-  if (filter.after !== undefined) add((p) => `id > ${p}`, filter.after)
+  if (filter.after !== undefined) add((p) => `${orderedId} > ${p}`, filter.after)
   params.push(filter.limit ?? 100)
   return { where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params }
 }

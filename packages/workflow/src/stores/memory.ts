@@ -3,7 +3,10 @@ import type {
   ClaimOptions,
   Commit,
   CommitResult,
+  CountFilter,
+  InstanceCount,
   InstanceRecord,
+  InstanceStatus,
   ListFilter,
   OutboxClaimOptions,
   Store,
@@ -131,6 +134,26 @@ export function memoryStore(): Store {
         if (out.length >= limit) break
       }
       return out
+    },
+    async countInstances(filter: CountFilter) {
+      check()
+      const groups = new Map<string, InstanceCount>()
+      for (const row of instances.values()) {
+        if (filter.machine !== undefined && row.machine !== filter.machine) continue
+        if (filter.version !== undefined && row.version !== filter.version) continue
+        if (filter.state !== undefined && row.state !== filter.state) continue
+        if (filter.status !== undefined && row.status !== filter.status) continue
+        const key = JSON.stringify([row.machine, row.version, row.state, row.status])
+        const group = groups.get(key)
+        groups.set(key, {
+          machine: row.machine,
+          version: row.version,
+          state: row.state,
+          status: row.status as InstanceStatus,
+          count: (group?.count ?? 0) + 1,
+        })
+      }
+      return [...groups.values()]
     },
     async history(id) {
       check()

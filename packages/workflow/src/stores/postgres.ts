@@ -5,7 +5,9 @@ import type {
   ClaimOptions,
   Commit,
   CommitResult,
+  CountFilter,
   HistoryRecord,
+  InstanceCount,
   ListFilter,
   OutboxClaimOptions,
   OutboxRecord,
@@ -40,6 +42,8 @@ export interface PostgresStoreOptions {
   readonly writers?: number | undefined
 }
 
+/** Ids sort bytewise whatever the database's collation, as in the other stores: `list` pages by it. */
+const ID_BYTEWISE = 'id COLLATE "C"'
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,40}$/
 
 const unavailable = (what: string, error: unknown): WorkflowError => storeUnavailable('postgres', what, error)
@@ -366,13 +370,23 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
       return row ? rowToRecord(row) : undefined
     },
     async list(filter: ListFilter) {
-      const { where, params } = listConditions(filter, (n) => `$${n}`)
+      const { where, params } = listConditions(filter, (n) => `$${n}`, ID_BYTEWISE)
       const rows = await query<Record<string, unknown>>(
         'list',
-        `SELECT ${INSTANCE_COLUMNS} FROM ${T.instances} ${where} ORDER BY id COLLATE "C" LIMIT $${params.length}`,
+        `SELECT ${INSTANCE_COLUMNS} FROM ${T.instances} ${where} ORDER BY ${ID_BYTEWISE} LIMIT $${params.length}`,
         params,
       )
       return rows.map((row) => rowToRecord(row))
+    },
+    async countInstances(filter: CountFilter): Promise<InstanceCount[]> {
+      // listConditions ends its parameters with the limit, which a count has no use for.
+      const { where, params } = listConditions({ ...filter, after: undefined }, (n) => `$${n}`)
+      params.pop()
+      return query<InstanceCount>(
+        'countInstances',
+        `SELECT machine, version, state, status, count(*)::int AS count FROM ${T.instances} ${where} GROUP BY machine, version, state, status`,
+        params,
+      )
     },
     async history(id): Promise<HistoryRecord[]> {
       const rows = await query('history', `SELECT * FROM ${T.history} WHERE instance_id = $1 ORDER BY seq`, [id])

@@ -5,7 +5,9 @@ import type {
   ClaimOptions,
   Commit,
   CommitResult,
+  CountFilter,
   HistoryRecord,
+  InstanceCount,
   InstanceRecord,
   ListFilter,
   OutboxClaimOptions,
@@ -384,6 +386,21 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): SqliteS
         return rows.map(parseRecord)
       } catch (error) {
         throw unavailable('list', error)
+      }
+    },
+    async countInstances(filter: CountFilter): Promise<InstanceCount[]> {
+      try {
+        const { database } = requireOpen()
+        // listConditions ends its parameters with the limit, which a count has no use for.
+        const { where, params } = listConditions({ ...filter, after: undefined }, () => '?')
+        params.pop()
+        return database
+          .prepare(
+            `SELECT machine, version, state, status, COUNT(*) AS count FROM wf_instances ${where} GROUP BY machine, version, state, status`,
+          )
+          .all(...(params as SqliteValue[])) as unknown as InstanceCount[]
+      } catch (error) {
+        throw unavailable('countInstances', error)
       }
     },
     async history(id): Promise<HistoryRecord[]> {

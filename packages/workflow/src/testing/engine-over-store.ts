@@ -382,7 +382,7 @@ export function engineOverStoreTests(name: string, suite: Suite): void {
       expect((await h.engine.send('t-1', { type: 'ACCEPT' }).catch((e: unknown) => e)) instanceof WorkflowError).toBe(
         true,
       )
-      expect((await h.engine.list({ machine: 'ticket', version: 1 })).map((i) => i.id)).toEqual(['t-1'])
+      expect((await h.engine.list({ machine: 'ticket', version: 1 })).instances.map((i) => i.id)).toEqual(['t-1'])
       const migrated = await h.engine.migrate('t-1')
       expect(migrated).toMatchObject({ version: 2, state: 'inProgress', context: { title: 'a', priority: 'low' } })
       expect(migrated.timers.map((t) => t.delay)).toEqual(['1h'])
@@ -402,8 +402,13 @@ export function engineOverStoreTests(name: string, suite: Suite): void {
       const h = await harness()
       for (const id of ['l-1', 'l-2', 'l-3']) await h.engine.start(order, { id, input: { orderId: id, amount: 1 } })
       await h.engine.send('l-2', { type: 'CANCEL' })
-      expect((await h.engine.list({ status: 'done' })).map((i) => [i.id, i.state])).toEqual([['l-2', 'cancelled']])
-      expect((await h.engine.list({ state: 'created', machine: 'order' })).map((i) => i.id)).toEqual(['l-1', 'l-3'])
+      expect((await h.engine.list({ status: 'done' })).instances.map((i) => [i.id, i.state])).toEqual([
+        ['l-2', 'cancelled'],
+      ])
+      expect((await h.engine.list({ state: 'created', machine: 'order' })).instances.map((i) => i.id)).toEqual([
+        'l-1',
+        'l-3',
+      ])
     })
   })
 }

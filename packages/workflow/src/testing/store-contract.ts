@@ -72,6 +72,39 @@ export function storeContractTests(name: string, suite: Suite): void {
       expect(await ids({ after: 'a', limit: 1 })).toEqual(['b'])
     })
 
+    it('orders and pages ids bytewise, whatever the database collation: every id once', async () => {
+      const store = await fresh()
+      const all = ['b', 'B', 'a-2', 'a_1', 'a1', 'Z', '\u00e4', 'order/10', 'order/9', 'order-1']
+      for (const id of all) await store.commit(commitOf(record(id, 1), 0))
+      const bytewise = [...all].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      expect((await store.list({})).map((r) => r.id)).toEqual(bytewise)
+      const paged: string[] = []
+      for (let after: string | undefined; ; ) {
+        const page = await store.list({ limit: 3, after })
+        paged.push(...page.map((r) => r.id))
+        if (page.length < 3) break
+        after = page.at(-1)?.id
+      }
+      expect(paged).toEqual(bytewise)
+    })
+
+    it('counts instances per machine, version, state and status, filtered (when the store can)', async (context) => {
+      const store = await fresh()
+      if (!store.countInstances) return context.skip('this store has no countInstances: readers page through list')
+      await store.commit(commitOf(record('a', 1, { machine: 'm', state: 'x' }), 0))
+      await store.commit(commitOf(record('b', 1, { machine: 'm', state: 'x' }), 0))
+      await store.commit(commitOf(record('c', 1, { machine: 'm', state: 'y', status: 'done' }), 0))
+      await store.commit(commitOf(record('d', 1, { machine: 'n', state: 'x', version: 2, status: 'failed' }), 0))
+      const counts = async (filter: Parameters<NonNullable<Store['countInstances']>>[0]) =>
+        (await store.countInstances?.(filter))
+          ?.map((c) => `${c.machine} v${c.version} ${c.state} ${c.status} ${c.count}`)
+          .sort()
+      expect(await counts({})).toEqual(['m v1 x running 2', 'm v1 y done 1', 'n v2 x failed 1'])
+      expect(await counts({ machine: 'm', status: 'running' })).toEqual(['m v1 x running 2'])
+      expect(await counts({ state: 'x', version: 2 })).toEqual(['n v2 x failed 1'])
+      expect(await counts({ machine: 'none' })).toEqual([])
+    })
+
     it('claims due work once, honours live leases, takes over expired ones', async () => {
       const store = await fresh()
       const due = (id: string, at: number) => record(id, 1, { timers: [{ id: 't', delay: '1s', deadline: at }] })
