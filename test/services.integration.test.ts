@@ -1,6 +1,7 @@
 /**
  * scripts/services.sh, as `npm test` runs it: every server is up on 127.0.0.1 and its address is
- * in the environment. Later packages' integration tests build on exactly this.
+ * in the environment (the default ports, or those set by BACKPLANE_*_PORT). Later packages'
+ * integration tests build on exactly this.
  */
 import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
@@ -23,13 +24,13 @@ function firstBytes(address: string, send?: Buffer): Promise<Buffer> {
 describe('servers started by scripts/services.sh', () => {
   it('etcd answers its health check', async () => {
     const endpoint = process.env.ETCD_ENDPOINTS?.split(',')[0]
-    expect(endpoint).toBe('http://127.0.0.1:23790')
+    expect(endpoint).toBe(`http://127.0.0.1:${process.env.BACKPLANE_ETCD_PORT ?? 23790}`)
     const health = (await (await fetch(`${endpoint}/health`)).json()) as { health: string }
     expect(health.health).toBe('true')
   })
 
   it('NATS greets with INFO and has JetStream on', async () => {
-    expect(process.env.NATS_URL).toBe('nats://127.0.0.1:42220')
+    expect(process.env.NATS_URL).toBe(`nats://127.0.0.1:${process.env.BACKPLANE_NATS_PORT ?? 42220}`)
     const info = (await firstBytes(process.env.NATS_URL ?? '')).toString()
     expect(info).toMatch(/^INFO /)
     expect(JSON.parse(info.slice(5))).toMatchObject({ jetstream: true })
@@ -46,7 +47,7 @@ describe('servers started by scripts/services.sh', () => {
 
   it('PostgreSQL accepts connections for the backplane database', async () => {
     const url = new URL(process.env.DATABASE_URL ?? '')
-    expect(url.port).toBe('54329')
+    expect(url.port).toBe(process.env.BACKPLANE_PG_PORT ?? '54329')
     expect(url.pathname).toBe('/backplane')
     // SSLRequest: the server answers one byte, 'N' (no TLS), before any authentication.
     const answer = await firstBytes(process.env.DATABASE_URL ?? '', Buffer.from([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]))

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { runScheduleCommand } from './cli-schedules.js'
 import { createEngine } from './engine.js'
 import { WorkflowError } from './errors.js'
 import { type AnyMachine, isMachine } from './machine.js'
@@ -11,12 +12,15 @@ import type { Engine, HistoryEntry, Instance } from './types.js'
 import { serveInspector } from './ui/serve.js'
 
 const USAGE = `Usage:
-  backplane-workflow list [--machine M] [--state S] [--status running|done|failed] [--limit N] [--after ID]
+  backplane-workflow list [--machine M] [--state S] [--status running|done|failed|cancelled] [--limit N] [--after ID]
   backplane-workflow show <id>                      an instance and its history
   backplane-workflow history <id>                   every transition: time, event, from, to
   backplane-workflow send <id> <TYPE> [--data JSON] [--event-id ID]
   backplane-workflow retry <id>                     set a failed instance running again
+  backplane-workflow cancel <id> [--reason TEXT]    end a running or failed instance as cancelled (and its children)
   backplane-workflow mermaid <machine> [--version N]  the state diagram (Mermaid)
+  backplane-workflow schedules                      schedules: id, spec, machine, next and last tick, overlap, paused
+  backplane-workflow unschedule <id>                remove a schedule (the instances it started stay)
   backplane-workflow ui [--store URL] [--port N] [--host H]  the inspector: a read-only web page
                         (instances, counts, history, diagrams, live) until Ctrl-C; prints its URL
 
@@ -29,7 +33,7 @@ Options:
   --json             print JSON
   -h, --help         show this help
 
-send and retry commit the transition only; the engine process driving the store runs the timers and
+send, retry and cancel commit the transition only; the engine process driving the store runs the timers and
 activities that follow (it picks them up within its pollInterval).
 Exit status: 0 on success, 1 when the instance or machine does not exist, 2 on bad usage or an error.
 `
@@ -43,6 +47,7 @@ const FLAGS = {
   after: { type: 'string' },
   data: { type: 'string' },
   'event-id': { type: 'string' },
+  reason: { type: 'string' },
   version: { type: 'string' },
   store: { type: 'string' },
   port: { type: 'string' },
@@ -230,14 +235,20 @@ export async function main(
       case 'history':
       case 'send':
       case 'retry':
+      case 'cancel':
+      case 'schedules':
+      case 'unschedule':
         break
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`)
     }
 
     if (command === 'list') need(0, 'no arguments (use --machine, --state, --status)')
-    if (command === 'show' || command === 'history' || command === 'retry') need(1, `an instance id: ${command} <id>`)
+    if (command === 'show' || command === 'history' || command === 'retry' || command === 'cancel')
+      need(1, `an instance id: ${command} <id>`)
     if (command === 'send') need(2, 'an instance id and an event type: send <id> <TYPE> [--data JSON]')
+    if (command === 'schedules') need(0, 'no arguments')
+    if (command === 'unschedule') need(1, 'a schedule id: unschedule <id>')
     let data: Record<string, unknown> = {}
     if (values.data !== undefined) {
       try {
@@ -249,13 +260,16 @@ export async function main(
         throw new UsageError('--data: expected a JSON object of event fields')
     }
     const status = values.status
-    if (status !== undefined && !['running', 'done', 'failed'].includes(status))
-      throw new UsageError(`--status: expected running, done or failed, got ${status}`)
+    if (status !== undefined && !['running', 'done', 'failed', 'cancelled'].includes(status))
+      throw new UsageError(`--status: expected running, done, failed or cancelled, got ${status}`)
 
     const config = await loadConfig(configFile)
     engine = await createEngine({ store: config.store, machines: config.machines, worker: false })
     const id = args[0] as string
     switch (command) {
+      case 'schedules':
+      case 'unschedule':
+        return runScheduleCommand(command, args, values.json === true, engine, write, io.stderr)
       case 'list': {
         const page = await engine.list({
           machine: values.machine,
@@ -312,6 +326,13 @@ export async function main(
           values.json
             ? `${JSON.stringify(instance, null, 2)}\n`
             : `retrying: ${id} is ${instance.status} in ${instance.state}\n`,
+        )
+        return 0
+      }
+      case 'cancel': {
+        const instance = await engine.cancel(id, { reason: values.reason ?? 'cancelled from the command line' })
+        await write(
+          values.json ? `${JSON.stringify(instance, null, 2)}\n` : `${id} is ${instance.status} in ${instance.state}\n`,
         )
         return 0
       }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { sleep } from '@backplane/internal'
 import { NonRetryableError } from './activity-errors.js'
+import { ignoreStep, retryStep } from './control-steps.js'
 import { createActivityRunner } from './engine/activities.js'
+import { createChildren } from './engine/children.js'
 import { createCommits } from './engine/commits.js'
 import { createEngineContext } from './engine/context.js'
 import { createInstances } from './engine/instances.js'
@@ -9,10 +11,12 @@ import { createLeases } from './engine/leases.js'
 import { createOutbox } from './engine/outbox.js'
 import { checkId, createReadApi, publicInstance, storeRead, unknownInstance } from './engine/reads.js'
 import { createScheduler } from './engine/scheduler.js'
+import { createSchedules } from './engine/schedules.js'
 import { storeUnavailable, WorkflowError } from './errors.js'
 import type { AnyMachine } from './machine.js'
+import { migrateStep } from './migrate.js'
 import { type EngineOptions, parseWaitForOptions } from './options.js'
-import { ignoreStep, initialStep, migrateStep, retryStep, transition } from './transition.js'
+import { initialStep, transition } from './transition.js'
 import type { BrokerMessage, Engine, Instance, ListenMap, SendResult, StartOptions } from './types.js'
 
 /**
@@ -27,7 +31,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   // The parts, each over the shared context. The commit loop and the activity runner hand work to the
   // scheduler, which is built last because it fires timers through the one and tasks through the other.
   const instances = createInstances(ctx)
-  const outbox = createOutbox(ctx)
+  const outbox = createOutbox(ctx, (message) => children.handle(message))
   const commits = createCommits(ctx, instances, {
     scheduleWork: (record) => scheduler.scheduleWork(record),
     publishOutbox: outbox.publish,
@@ -37,6 +41,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   )
   const scheduler = createScheduler(ctx, commits, activityRunner.runTask)
   const leases = createLeases(ctx, instances, scheduler, outbox)
+  const schedules = createSchedules(ctx, commits)
+  const children = createChildren(ctx, commits)
   const { mutate } = commits
   const { load } = instances
 
@@ -159,6 +165,22 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     },
 
     ...createReadApi(store),
+
+    ...schedules.api,
+
+    async cancel(instanceId, cancelOptions = {}) {
+      ctx.assertOpen()
+      checkId(instanceId, 'cancel')
+      const reason = cancelOptions.reason ?? 'cancelled'
+      if (typeof reason !== 'string' || reason.length > 1000)
+        throw new WorkflowError(
+          'WORKFLOW_INVALID_OPTIONS',
+          'cancel: expected reason to be a string of at most 1000 characters',
+        )
+      const record = await children.cancel(instanceId, reason)
+      if (!record) throw unknownInstance(instanceId)
+      return publicInstance(record) as Instance<never>
+    },
 
     async retry(instanceId) {
       ctx.assertOpen()
@@ -298,6 +320,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (ctx.closing) return ctx.closing
       ctx.closing = (async () => {
         leases.stop()
+        schedules.stop()
         scheduler.stop()
         for (const wake of [...waiters.values()].flatMap((set) => [...set])) wake()
         const { running } = activityRunner
@@ -340,6 +363,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       throw storeUnavailable(store.kind, 'resuming instances', error)
     }
     leases.start()
+    schedules.start()
   }
   return engine
 }

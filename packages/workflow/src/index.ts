@@ -8,6 +8,8 @@ export {
   type ActivityErrorInfo,
   type AfterEvent,
   type AnyMachine,
+  type ChildDoneEvent,
+  type ChildErrorEvent,
   type DoneEvent,
   defineMachine,
   type ErrorEvent,
@@ -18,6 +20,7 @@ export {
   type MigrationSnapshot,
   type OutboxMessage,
   type RetryPolicy,
+  type SpawnConfig,
   type StateConfig,
   type Transition,
   type TransitionConfig,
@@ -26,6 +29,7 @@ export {
 export { toMermaid } from './mermaid.js'
 export type { EngineOptions, LoggerLike } from './options.js'
 export { createReader, type Reader, type ReaderOptions } from './reader.js'
+export type { Schedule, ScheduleOptions } from './schedule-spec.js'
 // What apps see of the store: the type `createEngine({ store })` takes and the types of `Instance`,
 // `HistoryEntry` and `list`. Everything a store author needs is in @backplane/workflow/store.
 export type { CountFilter, HistoryKind, InstanceCount, InstanceStatus, ListFilter, Store } from './store.js'

@@ -37,8 +37,28 @@ export interface AfterEvent {
   readonly delay: string
 }
 
+/** The event `spawn.onDone` receives: the child instance reached a final state. */
+export interface ChildDoneEvent {
+  readonly type: 'child.done'
+  readonly machine: string
+  readonly instanceId: string
+  /** The child's final state. */
+  readonly state: string
+  /** The child's context in that state. */
+  readonly output: unknown
+}
+
+/** The event `spawn.onError` receives: the child failed (its activity failed for good, ...) or was cancelled. */
+export interface ChildErrorEvent {
+  readonly type: 'child.error'
+  readonly machine: string
+  readonly instanceId: string
+  readonly state: string
+  readonly error: { readonly message: string; readonly code?: string | undefined }
+}
+
 /** Any event a guard or an action can see. */
-export type MachineEvent = WorkflowEvent | DoneEvent | ErrorEvent | AfterEvent
+export type MachineEvent = WorkflowEvent | DoneEvent | ErrorEvent | AfterEvent | ChildDoneEvent | ChildErrorEvent
 
 /** A message a transition puts in the outbox: published through the broker after the commit, at least once. */
 export interface OutboxMessage {
@@ -101,6 +121,27 @@ export interface InvokeConfig<C> {
   readonly timeout?: Duration | undefined
 }
 
+export interface SpawnConfig<C> {
+  /** The child's machine: a registered machine's id (its newest version) or the machine itself (that version). */
+  readonly machine: string | AnyMachine
+  /** The child's `start` input, computed when the state is entered. Default: the context. */
+  readonly input?: ((context: C) => unknown) | undefined
+  /**
+   * The child's instance id. Default `<parent id>/<state>/<revision>`, unique per entry of the state.
+   * A fixed id that already exists is not started again: the parent waits for that instance.
+   */
+  readonly id?: ((context: C, parentId: string) => string) | undefined
+  /** Taken with the child's final state and context. Without it the state is kept. */
+  readonly onDone?: Transition<C, ChildDoneEvent> | undefined
+  /** Taken when the child failed or was cancelled. Without it the parent becomes `failed`. */
+  readonly onError?: Transition<C, ChildErrorEvent> | undefined
+  /**
+   * What happens to a child still running when the parent leaves this state or is cancelled:
+   * `'cancel'` (default) cancels it, `'abandon'` lets it run on, on its own.
+   */
+  readonly onParentExit?: 'cancel' | 'abandon' | undefined
+}
+
 export interface StateConfig<C> {
   /** `'final'`: the instance is `done` on entering it. */
   readonly type?: 'final' | undefined
@@ -111,6 +152,11 @@ export interface StateConfig<C> {
   readonly on?: Readonly<Record<string, Transition<C, WorkflowEvent>>> | undefined
   /** Runs this activity on entry (at least once, committed as a task first); its result drives `onDone`/`onError`. */
   readonly invoke?: InvokeConfig<C> | undefined
+  /**
+   * Starts an instance of another machine (or this one) on entry, in the same commit as the
+   * transition; its end drives `onDone`/`onError`. Not with `invoke` in the same state.
+   */
+  readonly spawn?: SpawnConfig<C> | undefined
   /** Delay ("30m", "10s", "500ms", or milliseconds as a string) → transition taken when the timer fires. */
   readonly after?: Readonly<Record<string, Transition<C, AfterEvent>>> | undefined
 }

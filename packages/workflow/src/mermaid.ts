@@ -34,6 +34,9 @@ export function toMermaid(machine: AnyMachine): string {
   }
   for (const [name, state] of Object.entries(config.states)) {
     if (state.invoke) lines.push(`  ${nodeId(name)}: invoke ${label(state.invoke.activity)}`)
+    const child =
+      state.spawn && (typeof state.spawn.machine === 'string' ? state.spawn.machine : state.spawn.machine.id)
+    if (state.spawn) lines.push(`  ${nodeId(name)}: spawn ${label(String(child))}`)
     if (state.type === 'final') {
       lines.push(`  ${nodeId(name)} --> [*]`)
       continue
@@ -42,6 +45,10 @@ export function toMermaid(machine: AnyMachine): string {
     if (state.invoke) {
       edge(name, state.invoke.onDone as Transition<unknown, never>, `done ${state.invoke.activity}`)
       edge(name, state.invoke.onError as Transition<unknown, never>, `error ${state.invoke.activity}`)
+    }
+    if (state.spawn) {
+      edge(name, state.spawn.onDone as Transition<unknown, never>, `done ${child}`)
+      edge(name, state.spawn.onError as Transition<unknown, never>, `error ${child}`)
     }
     for (const [delay, t] of Object.entries(state.after ?? {}))
       edge(name, t as Transition<unknown, never>, `after ${delay}`)

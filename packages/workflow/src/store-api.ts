@@ -4,6 +4,14 @@
  * next record (to test a store with real steps, or to inspect instances offline).
  * Run the conformance suite from `@backplane/workflow/testing` against a new store.
  */
+
+export {
+  type ScheduleClaimOptions,
+  type ScheduleDefinition,
+  type ScheduleRecord,
+  type ScheduleStore,
+  scheduleMethods,
+} from './schedule-store.js'
 export {
   type ClaimOptions,
   type Commit,

@@ -1,6 +1,8 @@
 import type { ActivityErrorInfo, OutboxMessage } from './machine.js'
+import type { ScheduleStore } from './schedule-store.js'
 
-export type InstanceStatus = 'running' | 'done' | 'failed'
+/** `done` and `cancelled` are final; a `failed` instance can be set running again (`retry`). */
+export type InstanceStatus = 'running' | 'done' | 'failed' | 'cancelled'
 
 /** A timer armed on entering a state: fires at its absolute `deadline` (ms since the epoch), restarts included. */
 export interface TimerRecord {
@@ -27,6 +29,16 @@ export interface TaskRecord {
   /** When to run it (ms since the epoch): now, or after a backoff. */
   readonly runAt: number
   readonly lastError?: ActivityErrorInfo | undefined
+  /** Set for a `spawn`: the task waits for this child instance instead of running an activity. */
+  readonly child?:
+    | {
+        readonly id: string
+        readonly machine: string
+        /** Absent: the newest version registered where the child starts. */
+        readonly version?: number | undefined
+        readonly onParentExit: 'cancel' | 'abandon'
+      }
+    | undefined
   /**
    * The W3C trace context of the transition that committed this call: every attempt runs in that
    * trace, restarts included. Absent when none was active.
@@ -57,6 +69,8 @@ export interface InstanceRecord {
   readonly timers: readonly TimerRecord[]
   readonly tasks: readonly TaskRecord[]
   readonly failure?: FailureRecord | undefined
+  /** Set on an instance a `spawn` started: the parent and its task waiting for this one's end. */
+  readonly parent?: { readonly id: string; readonly taskId: string } | undefined
 }
 
 export type HistoryKind =
@@ -67,6 +81,10 @@ export type HistoryKind =
   | 'activity.error'
   /** An activity attempt failed and will run again (`event.retryAt`); the state stays. */
   | 'activity.attempt'
+  /** A spawned child ended: done (`child.done`), or failed or cancelled (`child.error`). */
+  | 'child.done'
+  | 'child.error'
+  | 'cancelled'
   | 'ignored'
   | 'failed'
   | 'retry'
@@ -196,6 +214,13 @@ export interface Store {
   claimOutbox(options: OutboxClaimOptions): Promise<OutboxRecord[]>
   /** Removes published outbox rows. */
   ackOutbox(ids: readonly string[]): Promise<void>
+
+  /** Optional, as a group (see `ScheduleStore`): keeps `engine.schedule`'s schedules. Without them schedules are refused. */
+  putSchedule?: ScheduleStore['putSchedule']
+  getSchedule?: ScheduleStore['getSchedule']
+  listSchedules?: ScheduleStore['listSchedules']
+  deleteSchedule?: ScheduleStore['deleteSchedule']
+  claimDueSchedules?: ScheduleStore['claimDueSchedules']
 }
 
 /** Earliest time something of a running instance is due, or null. */
@@ -203,6 +228,7 @@ export function nextDue(instance: InstanceRecord): number | null {
   if (instance.status !== 'running') return null
   let due: number | null = null
   for (const timer of instance.timers) if (due === null || timer.deadline < due) due = timer.deadline
-  for (const task of instance.tasks) if (due === null || task.runAt < due) due = task.runAt
+  // A spawn's task waits for its child's end, not for a time.
+  for (const task of instance.tasks) if (!task.child && (due === null || task.runAt < due)) due = task.runAt
   return due
 }

@@ -4,6 +4,7 @@
  * clock: `now` is an argument. The engine commits the result, then carries the effects out.
  */
 import { parseDuration } from '@backplane/internal'
+import { cancelMessages, spawnMessages } from './child-messages.js'
 import { WorkflowError } from './errors.js'
 import {
   type Actions,
@@ -23,6 +24,13 @@ export type TransitionInput =
   | { readonly kind: 'timer'; readonly timerId: string }
   | { readonly kind: 'activity.done'; readonly taskId: string; readonly output: unknown }
   | { readonly kind: 'activity.error'; readonly taskId: string; readonly error: ActivityErrorInfo }
+  | { readonly kind: 'child.done'; readonly taskId: string; readonly state: string; readonly output: unknown }
+  | {
+      readonly kind: 'child.error'
+      readonly taskId: string
+      readonly state: string
+      readonly error: { readonly message: string; readonly code?: string | undefined }
+    }
 
 /** A computed step, ready to commit. */
 export interface Step {
@@ -50,7 +58,7 @@ export function stateOf(machine: AnyMachine, name: string): AnyState | undefined
   return Object.hasOwn(machine.config.states, name) ? (machine.config.states[name] as AnyState) : undefined
 }
 
-class StepError extends Error {
+export class StepError extends Error {
   constructor(readonly error: WorkflowError) {
     super(error.message)
   }
@@ -60,7 +68,7 @@ function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error)
 }
 
-function call<T>(instanceId: string, what: string, fn: () => T): T {
+export function call<T>(instanceId: string, what: string, fn: () => T): T {
   try {
     return fn()
   } catch (error) {
@@ -126,7 +134,7 @@ function runActions(
   return next
 }
 
-function checkContext(machine: AnyMachine, instanceId: string, context: unknown): unknown {
+export function checkContext(machine: AnyMachine, instanceId: string, context: unknown): unknown {
   const result = machine.config.context.safeParse(context)
   if (result.success) return result.data
   const details = result.error.issues.map(
@@ -159,6 +167,34 @@ export function workOf(
       timers.push({ id: `${revision}:${delay}`, delay, deadline: now + (parseDuration(delay) ?? 0) })
     }
   }
+  if (state.spawn) {
+    const spawn = state.spawn
+    const input = spawn.input
+      ? call(instanceId, `state ${stateName} spawn input`, () => (spawn.input as (c: unknown) => unknown)(context))
+      : context
+    const id = spawn.id
+      ? call(instanceId, `state ${stateName} spawn id`, () =>
+          (spawn.id as (c: unknown, parentId: string) => string)(context, instanceId),
+        )
+      : `${instanceId}/${stateName}/${revision}`
+    const machineRef = spawn.machine
+    const child = {
+      id: String(id),
+      machine: typeof machineRef === 'string' ? machineRef : machineRef.id,
+      version: typeof machineRef === 'string' ? undefined : machineRef.version,
+      onParentExit: spawn.onParentExit ?? 'cancel',
+    }
+    tasks.push({
+      id: String(revision),
+      activity: `spawn ${child.machine}`,
+      input: input === undefined ? null : input,
+      key: `${instanceId}/${stateName}/${revision}`,
+      attempt: 1,
+      // Nothing runs for it: the child's end is what moves it. Due never, so no scheduler wakes for it.
+      runAt: Number.MAX_SAFE_INTEGER,
+      child,
+    })
+  }
   if (state.invoke) {
     const invoke = state.invoke
     const input = invoke.input
@@ -176,7 +212,7 @@ export function workOf(
   return { timers, tasks }
 }
 
-function toOutbox(instanceId: string, revision: number, messages: OutboxMessage[], now: number): OutboxRecord[] {
+export function toOutbox(instanceId: string, revision: number, messages: OutboxMessage[], now: number): OutboxRecord[] {
   return messages.map((message, index) => ({
     id: `${instanceId}/${revision}/${index + 1}`,
     instanceId,
@@ -202,6 +238,7 @@ export function initialStep(machine: AnyMachine, id: string, input: unknown, now
     context = checkContext(machine, id, context)
     const revision = 1
     const work = workOf(machine, id, config.initial, context, revision, now)
+    messages.push(...spawnMessages(id, work.tasks))
     const final = initial?.type === 'final'
     const instance: InstanceRecord = {
       id,
@@ -295,7 +332,33 @@ function computeTransition(
     if (!task || instance.status !== 'running') return { type: 'stale' }
     consumedTask = task.id
     const invoke = state?.invoke
-    if (input.kind === 'activity.done') {
+    const spawn = state?.spawn
+    if (input.kind === 'child.done' || input.kind === 'child.error') {
+      if (!task.child) return { type: 'stale' }
+      const about = { machine: task.child.machine, instanceId: task.child.id, state: input.state }
+      if (input.kind === 'child.done') {
+        event = { type: 'child.done', ...about, output: input.output === undefined ? null : input.output }
+        kind = 'child.done'
+        candidates = alternatives(spawn?.onDone) as AnyTransition[]
+      } else {
+        event = { type: 'child.error', ...about, error: input.error }
+        kind = 'child.error'
+        candidates = alternatives(spawn?.onError) as AnyTransition[]
+        if (candidates.length === 0) {
+          return failStep(
+            instance,
+            {
+              message: `child ${task.child.id} (${task.child.machine}) failed: ${input.error.message}`,
+              code: input.error.code,
+              at: now,
+            },
+            event,
+            now,
+            { keepTask: true },
+          )
+        }
+      }
+    } else if (input.kind === 'activity.done') {
       event = {
         type: 'activity.done',
         activity: task.activity,
@@ -380,6 +443,9 @@ function computeTransition(
   let status: InstanceRecord['status'] = instance.status
   if (target !== undefined) {
     const work = workOf(machine, instance.id, target, context, revision, now)
+    const left = instance.tasks.filter((t) => t.id !== consumedTask)
+    messages.push(...cancelMessages(left, `its parent ${instance.id} left state ${instance.state}`))
+    messages.push(...spawnMessages(instance.id, work.tasks))
     timers = work.timers
     tasks = work.tasks
     if (targetState?.type === 'final') status = 'done'
@@ -433,196 +499,4 @@ export function failInstance(
   now: number,
 ): Step {
   return failStep(instance, failure, event, now, { keepTask: true })
-}
-
-/** Records an event the state does not accept as ignored (the `unhandledEvents: 'ignore'` option). */
-export function ignoreStep(instance: InstanceRecord, event: WorkflowEvent, reason: string, now: number): Step {
-  const revision = instance.revision + 1
-  return {
-    type: 'step',
-    instance: { ...instance, revision, updatedAt: now },
-    history: {
-      instanceId: instance.id,
-      seq: revision,
-      at: now,
-      kind: 'ignored',
-      event: { ...event, reason },
-      from: instance.state,
-      to: instance.state,
-    },
-    outbox: [],
-    workReplaced: false,
-  }
-}
-
-/**
- * Puts a failed attempt's task back with its next attempt number and due time. Not a transition
- * (the state stays), but a history row all the same: every revision has one, and a failed
- * attempt stays on record after the call succeeds or fails for good.
- */
-export function rescheduleTask(
-  instance: InstanceRecord,
-  taskId: string,
-  runAt: number,
-  error: ActivityErrorInfo,
-  now: number,
-): Step {
-  const revision = instance.revision + 1
-  const task = instance.tasks.find((t) => t.id === taskId)
-  return {
-    type: 'step',
-    instance: {
-      ...instance,
-      revision,
-      updatedAt: now,
-      tasks: instance.tasks.map((t) =>
-        t.id === taskId ? { ...t, attempt: t.attempt + 1, runAt, lastError: error } : t,
-      ),
-    },
-    history: {
-      instanceId: instance.id,
-      seq: revision,
-      at: now,
-      kind: 'activity.attempt',
-      event: { type: 'activity.attempt', activity: task?.activity, attempt: task?.attempt, error, retryAt: runAt },
-      from: instance.state,
-      to: instance.state,
-    },
-    outbox: [],
-    workReplaced: false,
-  }
-}
-
-/** Sets a failed instance running again: its tasks get a fresh attempt budget (same idempotency keys), due now. */
-export function retryStep(instance: InstanceRecord, now: number): Step {
-  const revision = instance.revision + 1
-  return {
-    type: 'step',
-    instance: {
-      ...instance,
-      status: 'running',
-      revision,
-      updatedAt: now,
-      failure: undefined,
-      tasks: instance.tasks.map((task) => ({ ...task, attempt: 1, runAt: now })),
-    },
-    history: {
-      instanceId: instance.id,
-      seq: revision,
-      at: now,
-      kind: 'retry',
-      event: { type: 'retry', failure: instance.failure ?? null },
-      from: instance.state,
-      to: instance.state,
-    },
-    outbox: [],
-    workReplaced: true,
-  }
-}
-
-/**
- * Moves an instance from `from` to `to` (a later version of the same machine) through the `migrations`
- * hooks of every version in between. The pending task is kept when the new state invokes the same
- * activity; timers are kept when the new state has the same delay; what the new state needs and
- * lacks is armed now. Entry actions are not run again.
- */
-export function migrateStep(
-  versions: ReadonlyMap<number, AnyMachine>,
-  instance: InstanceRecord,
-  toVersion: number,
-  now: number,
-): StepResult {
-  const target = versions.get(toVersion)
-  if (!target) {
-    return {
-      type: 'error',
-      error: new WorkflowError('WORKFLOW_UNKNOWN_VERSION', `${instance.machine} has no version ${toVersion}`, {
-        instanceId: instance.id,
-      }),
-    }
-  }
-  try {
-    let snapshot: { state: string; context: unknown } = { state: instance.state, context: instance.context }
-    let current = instance.version
-    while (current < toVersion) {
-      // The furthest version up to `toVersion` with a hook from `current`; else one step without a hook.
-      let next = current + 1
-      let hook: ((from: { state: string; context: unknown }) => { state: string; context: unknown }) | undefined
-      for (let version = toVersion; version > current; version--) {
-        const candidate = versions.get(version)?.config.migrations?.[current]
-        if (candidate) {
-          next = version
-          hook = candidate as typeof hook
-          break
-        }
-      }
-      const machine = versions.get(next)
-      if (!machine) {
-        current = next
-        continue
-      }
-      if (hook) {
-        const from = snapshot
-        const apply = hook
-        snapshot = call(instance.id, `migrations[${current}] hook of v${next}`, () => apply(from))
-        if (typeof snapshot?.state !== 'string' || !stateOf(machine, snapshot.state)) {
-          throw new StepError(
-            new WorkflowError(
-              'WORKFLOW_MIGRATION_FAILED',
-              `the migrations[${current}] hook of ${instance.machine} v${next} returned state ${JSON.stringify(snapshot?.state)}, which v${next} does not have`,
-              { instanceId: instance.id },
-            ),
-          )
-        }
-      } else if (!stateOf(machine, snapshot.state)) {
-        throw new StepError(
-          new WorkflowError(
-            'WORKFLOW_MIGRATION_FAILED',
-            `${instance.machine} v${next} has no state ${snapshot.state} and no migrations[${current}] hook to move instances to it`,
-            { instanceId: instance.id },
-          ),
-        )
-      }
-      current = next
-    }
-    const context = checkContext(target, instance.id, snapshot.context)
-    const revision = instance.revision + 1
-    const state = stateOf(target, snapshot.state)
-    const wanted = workOf(target, instance.id, snapshot.state, context, revision, now)
-    const timers = wanted.timers.map(
-      (timer) => instance.timers.find((old) => old.delay === timer.delay && snapshot.state === instance.state) ?? timer,
-    )
-    const tasks = wanted.tasks.map(
-      (task) =>
-        instance.tasks.find((old) => old.activity === task.activity && snapshot.state === instance.state) ?? task,
-    )
-    return {
-      type: 'step',
-      instance: {
-        ...instance,
-        version: toVersion,
-        state: snapshot.state,
-        context,
-        status: (state?.type === 'final' ? 'done' : instance.status) as InstanceRecord['status'],
-        revision,
-        updatedAt: now,
-        timers,
-        tasks,
-      },
-      history: {
-        instanceId: instance.id,
-        seq: revision,
-        at: now,
-        kind: 'migrate',
-        event: { type: 'migrate', from: instance.version, to: toVersion },
-        from: instance.state,
-        to: snapshot.state,
-      },
-      outbox: [],
-      workReplaced: true,
-    }
-  } catch (error) {
-    if (error instanceof StepError) return { type: 'error', error: error.error }
-    throw error
-  }
 }

@@ -6,6 +6,7 @@
 import type { Duration } from '@backplane/internal'
 import type { EventEmitter } from 'eventemitter3'
 import type { ActivityErrorInfo, Machine, RetryPolicy, WorkflowEvent } from './machine.js'
+import type { Schedule, ScheduleOptions } from './schedule-spec.js'
 import type { HistoryKind, InstanceStatus, ListFilter } from './store.js'
 
 /** An instance as `get`, `start`, `send` and `list` return it. */
@@ -211,6 +212,12 @@ export interface Engine {
    */
   list<C = unknown>(filter?: ListFilter): Promise<InstancePage<C>>
   history(instanceId: string): Promise<HistoryEntry[]>
+  /**
+   * Cancels a running or failed instance: it becomes `cancelled` (final) in its current state, its
+   * timers and activity no longer run, and children it spawned are cancelled unless their spawn
+   * says `onParentExit: 'abandon'`. A `done` or `cancelled` instance is returned as it is.
+   */
+  cancel<C = unknown>(instanceId: string, options?: { reason?: string | undefined }): Promise<Instance<C>>
   /** Sets a `failed` instance running again: its activity gets a fresh attempt budget (same idempotency key). */
   retry<C = unknown>(instanceId: string): Promise<Instance<C>>
   /** Moves an instance to another registered version of its machine through the `migrations` hooks. */
@@ -223,6 +230,18 @@ export interface Engine {
     until: (instance: Instance<C>) => boolean,
     options?: WaitForOptions,
   ): Promise<Instance<C>>
+  /**
+   * Creates or replaces (keeping its tick history) a schedule that starts an instance of `machine`
+   * on every tick, under the id `<id>@<tick ISO time>`: once per tick across every engine on the store.
+   */
+  schedule<I = unknown>(id: string, options: ScheduleOptions<I>): Promise<Schedule>
+  /** Removes a schedule (the instances it started stay); false when there was none. */
+  unschedule(id: string): Promise<boolean>
+  /** Every schedule, by id, with its last and next tick. */
+  schedules(): Promise<Schedule[]>
+  /** Stops a schedule's ticks until `resumeSchedule`; ticks passing meanwhile are not started. */
+  pauseSchedule(id: string): Promise<Schedule>
+  resumeSchedule(id: string): Promise<Schedule>
   stats(): EngineStats
   readonly events: EventEmitter<EngineEvents>
   /** This engine's lease owner id. */

@@ -3,7 +3,8 @@ import { WorkflowError } from './errors.js'
 import { type AnyMachine, alternatives, isMachine, type Transition } from './machine.js'
 import { retryPolicyProblems } from './retry.js'
 
-const STATE_KEYS = new Set(['type', 'description', 'entry', 'exit', 'on', 'invoke', 'after'])
+const STATE_KEYS = new Set(['type', 'description', 'entry', 'exit', 'on', 'invoke', 'spawn', 'after'])
+const SPAWN_KEYS = new Set(['machine', 'input', 'id', 'onDone', 'onError', 'onParentExit'])
 const TRANSITION_KEYS = new Set(['target', 'guard', 'assign', 'emit', 'description'])
 const ACTION_KEYS = new Set(['assign', 'emit'])
 const INVOKE_KEYS = new Set(['activity', 'input', 'onDone', 'onError', 'retry', 'timeout'])
@@ -24,6 +25,8 @@ export interface ValidateOptions {
   readonly activities?: ReadonlySet<string> | undefined
   /** Whether a broker was given: machines that emit need one. Undefined skips the check. */
   readonly broker?: boolean | undefined
+  /** Registered machine id -> its versions: what a `spawn` may start. Undefined skips the check. */
+  readonly machines?: ReadonlyMap<string, ReadonlySet<number>> | undefined
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -108,7 +111,7 @@ export function machineProblems(machine: AnyMachine, options: ValidateOptions = 
     const final = raw.type === 'final'
     if (final) {
       finals.add(stateName)
-      for (const key of ['on', 'invoke', 'after', 'exit'])
+      for (const key of ['on', 'invoke', 'spawn', 'after', 'exit'])
         if (raw[key] !== undefined) problems.push(`${where}: a final state cannot have ${key}`)
     }
     checkActions(`${where}.entry`, raw.entry)
@@ -125,6 +128,15 @@ export function machineProblems(machine: AnyMachine, options: ValidateOptions = 
             problems.push(`${where}.after: invalid delay ${JSON.stringify(delay)}: expected ${DURATION_EXPECTED}`)
           checkTransition(`${where}.after.${delay}`, stateName, t)
         }
+    }
+    if (raw.spawn !== undefined) problems.push(...spawnProblems(`${where}.spawn`, raw.spawn, options.machines))
+    if (raw.spawn !== undefined && raw.invoke !== undefined)
+      problems.push(
+        `${where}: has both invoke and spawn: a state waits for one thing (spawn a child whose state invokes the activity)`,
+      )
+    if (isObject(raw.spawn)) {
+      if (raw.spawn.onDone !== undefined) checkTransition(`${where}.spawn.onDone`, stateName, raw.spawn.onDone)
+      if (raw.spawn.onError !== undefined) checkTransition(`${where}.spawn.onError`, stateName, raw.spawn.onError)
     }
     if (raw.invoke !== undefined) {
       const invoke = raw.invoke
@@ -204,6 +216,8 @@ export function machineProblems(machine: AnyMachine, options: ValidateOptions = 
       else if (isObject(raw.after) && Object.values(raw.after).some(transitionEmits)) emits.push(stateName)
       else if (isObject(raw.invoke) && (transitionEmits(raw.invoke.onDone) || transitionEmits(raw.invoke.onError)))
         emits.push(stateName)
+      else if (isObject(raw.spawn) && (transitionEmits(raw.spawn.onDone) || transitionEmits(raw.spawn.onError)))
+        emits.push(stateName)
     }
     if (isObject(config.on) && Object.values(config.on).some(transitionEmits)) emits.push('(machine-wide on)')
     if (emits.length > 0)
@@ -214,10 +228,37 @@ export function machineProblems(machine: AnyMachine, options: ValidateOptions = 
   return problems
 }
 
+function spawnProblems(
+  where: string,
+  spawn: unknown,
+  machines: ReadonlyMap<string, ReadonlySet<number>> | undefined,
+): string[] {
+  if (!isObject(spawn) || (typeof spawn.machine !== 'string' && !isMachine(spawn.machine)))
+    return [`${where}: expected { machine: 'id' or a machine, input?, id?, onDone?, onError?, onParentExit? }`]
+  const problems = unknownKeys(spawn, SPAWN_KEYS).map((key) => `${where}: unknown field ${JSON.stringify(key)}`)
+  for (const fn of ['input', 'id'])
+    if (spawn[fn] !== undefined && typeof spawn[fn] !== 'function')
+      problems.push(`${where}.${fn}: expected a function of the context`)
+  if (spawn.onParentExit !== undefined && spawn.onParentExit !== 'cancel' && spawn.onParentExit !== 'abandon')
+    problems.push(`${where}.onParentExit: expected 'cancel' or 'abandon'`)
+  const id = typeof spawn.machine === 'string' ? spawn.machine : (spawn.machine as AnyMachine).id
+  const version = typeof spawn.machine === 'string' ? undefined : (spawn.machine as AnyMachine).version
+  const versions = machines?.get(id)
+  if (machines && (!versions || (version !== undefined && !versions.has(version))))
+    problems.push(
+      `${where}: machine ${JSON.stringify(id)}${version === undefined ? '' : ` v${version}`} is not registered: pass it in createEngine({ machines })`,
+    )
+  return problems
+}
+
 /** Validates machines (each, and no id+version twice); throws one WORKFLOW_INVALID_DEFINITION listing every problem. */
 export function validateMachines(machines: readonly unknown[], options: ValidateOptions = {}): void {
   const problems: string[] = []
   const seen = new Set<string>()
+  const registered = new Map<string, Set<number>>()
+  for (const machine of machines)
+    if (isMachine(machine)) registered.set(machine.id, (registered.get(machine.id) ?? new Set()).add(machine.version))
+  options = { machines: registered, ...options }
   for (const [index, machine] of machines.entries()) {
     if (!isMachine(machine)) {
       problems.push(`machines[${index}]: expected a machine from defineMachine(...)`)

@@ -99,6 +99,17 @@ describe('backplane-workflow', () => {
     expect(waiting.timers.map((t) => t.delay)).toEqual(['2h'])
   })
 
+  it('cancels an instance with a reason, which its history keeps, and lists it by status', async () => {
+    await driver.start(ticket, { id: 't-9', input: { title: 'to be dropped' } })
+    const cancelled = await cli('cancel', 't-9', '--reason', 'duplicate ticket')
+    expect(cancelled).toMatchObject({ code: 0, out: 't-9 is cancelled in open\n' })
+    const history = await cli('history', 't-9', '--json')
+    expect(JSON.parse(history.out).at(-1)).toMatchObject({ kind: 'cancelled', event: { reason: 'duplicate ticket' } })
+    const listed = await cli('list', '--status', 'cancelled', '--json')
+    expect(JSON.parse(listed.out).instances.map((i: { id: string }) => i.id)).toEqual(['t-9'])
+    expect((await cli('cancel', 'nope')).code).toBe(1)
+  })
+
   it('prints the Mermaid diagram', async () => {
     const { code, out } = await cli('mermaid', 'ticket')
     expect(code).toBe(0)
@@ -212,5 +223,26 @@ describe('backplane-workflow', () => {
       env: { ...process.env, WF_CLI_DB: db },
     })
     expect(listed).toMatch(/t-1\s+ticket v1\s+closed\s+done/)
+  })
+})
+
+describe('backplane-workflow schedules', () => {
+  it('lists schedules and removes one (exit 1 for an unknown id)', async () => {
+    await driver.schedule('nightly', {
+      cron: '0 3 * * *',
+      timezone: 'Europe/Berlin',
+      machine: ticket,
+      input: { title: 'nightly report' },
+      paused: true,
+    })
+    const listed = await cli('schedules')
+    expect(listed.code).toBe(0)
+    expect(listed.out).toMatch(/^ID\s+SPEC\s+MACHINE\s+NEXT\s+LAST\s+OVERLAP\s+PAUSED\n/)
+    expect(listed.out).toMatch(/nightly\s+cron 0 3 \* \* \* \(Europe\/Berlin\)\s+ticket v1\s+\S+Z\s+-\s+skip\s+yes/)
+    expect(JSON.parse((await cli('schedules', '--json')).out)).toMatchObject([{ id: 'nightly', paused: true }])
+    expect(await cli('unschedule', 'nightly')).toMatchObject({ code: 0, out: 'removed schedule nightly\n' })
+    expect(await cli('unschedule', 'nightly')).toMatchObject({ code: 1, err: expect.stringContaining('no schedule') })
+    expect((await cli('schedules')).out).toBe('no schedules\n')
+    expect((await cli('unschedule')).code).toBe(2)
   })
 })

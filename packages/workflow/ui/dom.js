@@ -1,7 +1,7 @@
 // DOM and formatting helpers of the inspector's page. Every value from the store goes on the page as
 // text (textContent, SVG text nodes), never as markup: instance data is user input.
 const SVG = 'http://www.w3.org/2000/svg'
-export const STATUSES = ['running', 'done', 'failed']
+export const STATUSES = ['running', 'done', 'failed', 'cancelled']
 
 /** An element: attrs (class, text, href, title, data-*, on*: listeners), then children. */
 export function el(tag, attrs, ...children) {

@@ -210,6 +210,12 @@ function describe(entry) {
       return `error ${e.activity}: ${e.error?.message ?? ''}`
     case 'failed':
       return `failed: ${e.message ?? e.error?.message ?? ''}`
+    case 'child.done':
+      return `child ${e.instanceId} (${e.machine}) ended in ${e.state}`
+    case 'child.error':
+      return `child ${e.instanceId} (${e.machine}) failed: ${e.error?.message ?? ''}`
+    case 'cancelled':
+      return `cancelled: ${e.reason ?? ''}`
     default:
       return String(e.type ?? entry.kind)
   }

@@ -384,16 +384,16 @@ export function bridgeScenarios(name: string, hooks: ScenarioHooks): void {
       ])
       const dest = await consume(second, destination)
       await second.call(`/v1/topics/${topic}`, { json: { n: 3 } })
-      await until(() => r.received.length === 3, wait(10_000), 'deliveries after the restart')
-      expect(r.received.map((c) => JSON.parse(String(c.body)).n)).toEqual([1, 2, 3])
-      expect(
-        verifyWebhookSignature(
-          'x',
-          r.received[2]?.body as Buffer,
-          r.received[2]?.headers['x-backplane-signature'] as string,
-        ),
-      ).toBe(true)
-      await until(() => dest.got.length === 3, wait(10_000), 'the route after the restart')
+      // Webhooks are delivered at least once: a message delivered just before the close may come
+      // again after the restart (its ack or offset commit did not make it). Nothing may be lost.
+      const distinct = () => [...new Set(r.received.map((c) => JSON.parse(String(c.body)).n as number))]
+      await until(() => distinct().length === 3, wait(10_000), 'deliveries after the restart')
+      expect(distinct()).toEqual([1, 2, 3])
+      const last = r.received.find((c) => JSON.parse(String(c.body)).n === 3)
+      expect(verifyWebhookSignature('x', last?.body as Buffer, last?.headers['x-backplane-signature'] as string)).toBe(
+        true,
+      )
+      await until(() => new Set(dest.got.map((m) => m.id)).size === 3, wait(10_000), 'the route after the restart')
       await dest.close()
       await r.stop()
     })

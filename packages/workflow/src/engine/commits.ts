@@ -4,6 +4,7 @@
  * its outbox published and its new timers and tasks scheduled.
  */
 import { backoffDelay, sleep } from '@backplane/internal'
+import { childEndRow } from '../child-messages.js'
 import { storeUnavailable, WorkflowError } from '../errors.js'
 import type { Commit, CommitResult, InstanceRecord, OutboxRecord } from '../store.js'
 import { nextDue } from '../store.js'
@@ -51,7 +52,7 @@ export interface Commits {
 }
 
 export function createCommits(ctx: EngineContext, instances: Instances, hooks: AfterCommitHooks): Commits {
-  const { store, clock, logger, events, owner, worker, broker, owned, waiters, opts } = ctx
+  const { store, clock, logger, events, owner, worker, owned, waiters, opts } = ctx
   const { cache, load, remember, serial } = instances
 
   const ownerFor = (step: Step, replaced: boolean): string | null | undefined => {
@@ -80,8 +81,10 @@ export function createCommits(ctx: EngineContext, instances: Instances, hooks: A
         if ('result' in decision) return decision.result
         const step = decision.commit
         const instance = carrier ? traceNewWork(step.instance, record, carrier) : step.instance
-        const traced: Step = { ...step, instance, outbox: carrier ? traceOutbox(step.outbox, carrier) : step.outbox }
         const now = clock.now()
+        const ended = record?.status !== instance.status ? childEndRow(instance, now) : undefined
+        const outbox = ended ? [...step.outbox, ended] : step.outbox
+        const traced: Step = { ...step, instance, outbox: carrier ? traceOutbox(outbox, carrier) : outbox }
         const commit: Commit = {
           instance,
           expectedRevision: record ? record.revision : 0,
@@ -148,7 +151,8 @@ export function createCommits(ctx: EngineContext, instances: Instances, hooks: A
           failure: { ...record.failure, at: new Date(record.failure.at) },
         })
       }
-      if (step.outbox.length > 0 && broker && worker) ctx.track(hooks.publishOutbox(step.outbox))
+      // Without a broker the outbox holds only the engine's own rows (children's starts and ends).
+      if (step.outbox.length > 0 && worker) ctx.track(hooks.publishOutbox(step.outbox))
     }
     if (worker && owned.has(record.id) && !ctx.closing) hooks.scheduleWork(record)
     const list = waiters.get(record.id)

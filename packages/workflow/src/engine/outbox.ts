@@ -4,6 +4,7 @@
  * Consumers de-duplicate on the message id: a message may be published more than once, never lost.
  */
 import { type Context, context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api'
+import { isInternalTopic } from '../child-messages.js'
 import type { OutboxRecord } from '../store.js'
 import type { EngineContext } from './context.js'
 import { hasHeader, headerGetter } from './trace-context.js'
@@ -17,14 +18,24 @@ export interface Outbox {
   flushAcks(): void
 }
 
-export function createOutbox(ctx: EngineContext): Outbox {
+/**
+ * `internal` carries out the engine's own rows (a child's start or end, a cancel) instead of
+ * publishing them; they share the outbox's durability and order.
+ */
+export function createOutbox(ctx: EngineContext, internal: (message: OutboxRecord) => Promise<void>): Outbox {
   const { store, clock, logger, events, broker, opts } = ctx
   const pendingAcks: string[] = []
 
   const publishOutbox = async (messages: readonly OutboxRecord[]) => {
-    if (!broker) return
     for (const message of messages) {
       try {
+        if (isInternalTopic(message.topic)) {
+          await internal(message)
+          pendingAcks.push(message.id)
+          if (pendingAcks.length === 1) setImmediate(flushAcks)
+          continue
+        }
+        if (!broker) return // validation refuses emitting machines without one: nothing to publish to
         const publishOptions: { id: string; key?: string; headers?: Record<string, string> } = { id: message.id }
         if (message.key !== undefined && message.key !== null) publishOptions.key = message.key
         // Published in the message's own trace (or none: not the context of whoever committed or
@@ -72,7 +83,6 @@ export function createOutbox(ctx: EngineContext): Outbox {
   }
 
   const pollOutbox = async () => {
-    if (!broker) return
     for (;;) {
       const now = clock.now()
       const rows = await store.claimOutbox({ now, limit: 500, holdUntil: now + opts.leaseTimeout })

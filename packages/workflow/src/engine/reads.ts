@@ -60,7 +60,7 @@ export const countFilterSchema = z.strictObject({
   machine: name.optional(),
   version: z.number().int().positive().optional(),
   state: name.optional(),
-  status: z.enum(['running', 'done', 'failed']).optional(),
+  status: z.enum(['running', 'done', 'failed', 'cancelled']).optional(),
 })
 export const listFilterSchema = countFilterSchema.extend({
   limit: z.number().int().min(1).max(100_000).default(100),

@@ -59,7 +59,8 @@ export function createScheduler(
         attempt: 0,
         trace: timer.trace,
       })
-    for (const task of record.tasks)
+    for (const task of record.tasks) {
+      if (task.child) continue // a spawn's task waits for its child's end, not for a time
       push({
         at: task.runAt,
         instanceId: record.id,
@@ -68,6 +69,7 @@ export function createScheduler(
         attempt: task.attempt,
         trace: task.trace,
       })
+    }
   }
 
   const push = (item: Scheduled) => {

@@ -93,6 +93,7 @@ export function encodeCommit(commit: Commit): EncodedCommit {
   if (instance.timers.length > 0) data.timers = instance.timers
   if (instance.tasks.length > 0) data.tasks = instance.tasks
   if (instance.failure) data.failure = instance.failure
+  if (instance.parent) data.parent = instance.parent
   return {
     row: {
       id: instance.id,
@@ -176,6 +177,7 @@ export function rowToRecord(
     timers?: TimerRecord[]
     tasks?: TaskRecord[]
     failure?: FailureRecord
+    parent?: InstanceRecord['parent']
   }
   const record: InstanceRecord & { owner?: string | null } = {
     id: row.id as string,
@@ -191,6 +193,7 @@ export function rowToRecord(
     tasks: data.tasks ?? [],
   }
   if (data.failure) (record as { failure?: FailureRecord }).failure = data.failure
+  if (data.parent) (record as { parent?: InstanceRecord['parent'] }).parent = data.parent
   record.owner = owner
   return record
 }

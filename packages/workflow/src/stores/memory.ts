@@ -12,6 +12,7 @@ import type {
   Store,
 } from '../store.js'
 import { encodeCommit, rowToHistory, rowToOutbox, rowToRecord } from './encode.js'
+import { memorySchedules } from './schedules-memory.js'
 
 interface Row {
   encoded: Record<string, unknown>
@@ -47,6 +48,8 @@ export function memoryStore(): Store {
   }
 
   const store: Store = {
+    // Schedules (optional Store methods): kept like the rest, across close and open.
+    ...memorySchedules(() => check()),
     kind: 'memory',
     shared: false,
     async open() {

@@ -24,6 +24,7 @@ import {
   rowToOutbox,
   rowToRecord,
 } from './encode.js'
+import { postgresSchedules } from './schedules-postgres.js'
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/db`. Either this or `pool`. */
@@ -304,6 +305,8 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
   }
 
   const store: Store = {
+    // Schedules (optional Store methods): their own table, created on first use under the DDL lock.
+    ...postgresSchedules(query, t('schedules'), `@backplane/workflow ${schema}.${prefix}`),
     kind: 'postgres',
     shared: true,
     open() {

@@ -23,6 +23,7 @@ import {
   rowToOutbox,
   rowToRecord,
 } from './encode.js'
+import { sqliteSchedules } from './schedules-sqlite.js'
 import {
   openSqliteDatabase,
   resolveSqliteDriver,
@@ -292,6 +293,8 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): SqliteS
   }
 
   const store: SqliteStore = {
+    // Schedules (optional Store methods): their own table, created on first use.
+    ...sqliteSchedules(() => requireOpen().database),
     kind: 'sqlite',
     driver,
     shared: false,

@@ -10,7 +10,10 @@
 import { afterAll, afterEach } from 'vitest'
 import type { Store } from '../store.js'
 import type { Engine } from '../types.js'
+import { engineChildrenTests } from './engine-children.js'
 import { engineOverStoreTests } from './engine-over-store.js'
+import { engineScheduleTests } from './engine-schedules.js'
+import { scheduleContractTests } from './schedule-contract.js'
 import { storeContractTests } from './store-contract.js'
 import type { StoreSuiteHooks, Suite } from './suite.js'
 
@@ -45,4 +48,7 @@ export function storeConformance(name: string, hooks: StoreSuiteHooks): void {
   const suite: Suite = { hooks, reopen, fresh, open, engines }
   storeContractTests(name, suite)
   engineOverStoreTests(name, suite)
+  scheduleContractTests(name, suite)
+  engineScheduleTests(name, suite)
+  engineChildrenTests(name, suite)
 }

@@ -72,6 +72,31 @@ export function storeContractTests(name: string, suite: Suite): void {
       expect(await ids({ after: 'a', limit: 1 })).toEqual(['b'])
     })
 
+    it('keeps the parent link of a child, a spawn task and the cancelled status through commit, load, list and a restart', async () => {
+      const store = await fresh()
+      const child = { id: 'p-1/wait/2', machine: 'child', version: 3, onParentExit: 'cancel' as const }
+      const task = {
+        id: '2',
+        activity: 'spawn child',
+        input: { n: 1 },
+        key: 'p-1/wait/2',
+        attempt: 1,
+        runAt: T0,
+        child,
+      }
+      await store.commit(commitOf(record('p-1', 1, { tasks: [task] }), 0))
+      await store.commit(commitOf(record('p-1/wait/2', 1, { parent: { id: 'p-1', taskId: '2' } }), 0))
+      await store.commit(commitOf(record('x', 1, { status: 'cancelled' }), 0))
+      const again = await reopen(store)
+      if (again !== store) {
+        open.push(again)
+        await again.open()
+      }
+      expect((await again.load('p-1'))?.tasks[0]?.child).toEqual(child)
+      expect((await again.load('p-1/wait/2'))?.parent).toEqual({ id: 'p-1', taskId: '2' })
+      expect((await again.list({ status: 'cancelled' })).map((r) => r.id)).toEqual(['x'])
+    })
+
     it('orders and pages ids bytewise, whatever the database collation: every id once', async () => {
       const store = await fresh()
       const all = ['b', 'B', 'a-2', 'a_1', 'a1', 'Z', '\u00e4', 'order/10', 'order/9', 'order-1']

@@ -19,7 +19,7 @@ const filter = {
   machine: text.optional(),
   version: integer(1, 999_999_999).optional(),
   state: text.optional(),
-  status: z.enum(['running', 'done', 'failed'], 'expected running, done or failed').optional(),
+  status: z.enum(['running', 'done', 'failed', 'cancelled'], 'expected running, done, failed or cancelled').optional(),
 }
 
 const schemas = {

@@ -26,8 +26,12 @@ export interface Run {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; done: boolean; stderr: string }>
 }
 
-export function startRunner(env: Record<string, string>, reported = new Map<string, Map<number, string>>()): Run {
-  const child = spawn(process.execPath, [runnerPath], {
+export function startRunner(
+  env: Record<string, string>,
+  reported = new Map<string, Map<number, string>>(),
+  script = runnerPath,
+): Run {
+  const child = spawn(process.execPath, [script], {
     cwd: packageDir,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,124 @@
+/**
+ * Steps that are not a machine's transitions: an ignored event, a failed attempt put back, a
+ * cancel, a retry. Pure like the transitions: the engine commits what they return.
+ */
+import { cancelMessages, spawnMessages } from './child-messages.js'
+import type { ActivityErrorInfo, WorkflowEvent } from './machine.js'
+import type { InstanceRecord } from './store.js'
+import { type Step, toOutbox } from './transition.js'
+
+/** Records an event the state does not accept as ignored (the `unhandledEvents: 'ignore'` option). */
+export function ignoreStep(instance: InstanceRecord, event: WorkflowEvent, reason: string, now: number): Step {
+  const revision = instance.revision + 1
+  return {
+    type: 'step',
+    instance: { ...instance, revision, updatedAt: now },
+    history: {
+      instanceId: instance.id,
+      seq: revision,
+      at: now,
+      kind: 'ignored',
+      event: { ...event, reason },
+      from: instance.state,
+      to: instance.state,
+    },
+    outbox: [],
+    workReplaced: false,
+  }
+}
+
+/**
+ * Puts a failed attempt's task back with its next attempt number and due time. Not a transition
+ * (the state stays), but a history row all the same: every revision has one, and a failed
+ * attempt stays on record after the call succeeds or fails for good.
+ */
+export function rescheduleTask(
+  instance: InstanceRecord,
+  taskId: string,
+  runAt: number,
+  error: ActivityErrorInfo,
+  now: number,
+): Step {
+  const revision = instance.revision + 1
+  const task = instance.tasks.find((t) => t.id === taskId)
+  return {
+    type: 'step',
+    instance: {
+      ...instance,
+      revision,
+      updatedAt: now,
+      tasks: instance.tasks.map((t) =>
+        t.id === taskId ? { ...t, attempt: t.attempt + 1, runAt, lastError: error } : t,
+      ),
+    },
+    history: {
+      instanceId: instance.id,
+      seq: revision,
+      at: now,
+      kind: 'activity.attempt',
+      event: { type: 'activity.attempt', activity: task?.activity, attempt: task?.attempt, error, retryAt: runAt },
+      from: instance.state,
+      to: instance.state,
+    },
+    outbox: [],
+    workReplaced: false,
+  }
+}
+
+/** Cancels a running or failed instance: final, its timers and tasks dropped, its children cancelled as their spawn says. */
+export function cancelStep(instance: InstanceRecord, reason: string, now: number): Step {
+  const revision = instance.revision + 1
+  return {
+    type: 'step',
+    instance: { ...instance, status: 'cancelled', revision, updatedAt: now, timers: [], tasks: [] },
+    history: {
+      instanceId: instance.id,
+      seq: revision,
+      at: now,
+      kind: 'cancelled',
+      event: { type: 'cancel', reason },
+      from: instance.state,
+      to: instance.state,
+    },
+    outbox: toOutbox(
+      instance.id,
+      revision,
+      cancelMessages(instance.tasks, `its parent ${instance.id} was cancelled`),
+      now,
+    ),
+    workReplaced: true,
+  }
+}
+
+/** Sets a failed instance running again: its tasks get a fresh attempt budget (same idempotency keys), due now. */
+export function retryStep(instance: InstanceRecord, now: number): Step {
+  const revision = instance.revision + 1
+  // A child that ended badly is not run again under its id: a fresh child takes its place.
+  const tasks = instance.tasks.map((task) =>
+    task.child
+      ? { ...task, child: { ...task.child, id: `${task.child.id}/r${revision}` } }
+      : { ...task, attempt: 1, runAt: now },
+  )
+  return {
+    type: 'step',
+    instance: {
+      ...instance,
+      status: 'running',
+      revision,
+      updatedAt: now,
+      failure: undefined,
+      tasks,
+    },
+    history: {
+      instanceId: instance.id,
+      seq: revision,
+      at: now,
+      kind: 'retry',
+      event: { type: 'retry', failure: instance.failure ?? null },
+      from: instance.state,
+      to: instance.state,
+    },
+    outbox: toOutbox(instance.id, revision, spawnMessages(instance.id, tasks), now),
+    workReplaced: true,
+  }
+}
