@@ -20,6 +20,7 @@ export interface SpawnMessage {
   readonly version?: number | undefined
   readonly input: unknown
   readonly parent: { readonly id: string; readonly taskId: string }
+  readonly onParentExit: 'cancel' | 'abandon'
 }
 
 export interface ChildEndMessage {
@@ -43,6 +44,7 @@ export function spawnMessages(instanceId: string, tasks: readonly TaskRecord[]):
       version: task.child.version,
       input: task.input,
       parent: { id: instanceId, taskId: task.id },
+      onParentExit: task.child.onParentExit,
     }
     messages.push({ topic: SPAWN_TOPIC, data })
   }

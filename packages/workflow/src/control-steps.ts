@@ -118,7 +118,15 @@ export function retryStep(instance: InstanceRecord, now: number): Step {
       from: instance.state,
       to: instance.state,
     },
-    outbox: toOutbox(instance.id, revision, spawnMessages(instance.id, tasks), now),
+    outbox: toOutbox(
+      instance.id,
+      revision,
+      [
+        ...cancelMessages(instance.tasks, `its parent ${instance.id} was retried: a fresh child replaces it`),
+        ...spawnMessages(instance.id, tasks),
+      ],
+      now,
+    ),
     workReplaced: true,
   }
 }

@@ -1,8 +1,10 @@
 /** Moving an instance to a later version of its machine through the `migrations` hooks. */
+
+import { cancelMessages, spawnMessages } from './child-messages.js'
 import { WorkflowError } from './errors.js'
 import type { AnyMachine } from './machine.js'
 import type { InstanceRecord } from './store.js'
-import { call, checkContext, StepError, type StepResult, stateOf, workOf } from './transition.js'
+import { call, checkContext, StepError, type StepResult, stateOf, toOutbox, workOf } from './transition.js'
 
 /**
  * Moves an instance from `from` to `to` (a later version of the same machine) through the `migrations`
@@ -102,7 +104,21 @@ export function migrateStep(
         from: instance.state,
         to: snapshot.state,
       },
-      outbox: [],
+      outbox: toOutbox(
+        instance.id,
+        revision,
+        [
+          ...cancelMessages(
+            instance.tasks.filter((old) => !tasks.includes(old)),
+            `its parent ${instance.id} was migrated out of state ${instance.state}`,
+          ),
+          ...spawnMessages(
+            instance.id,
+            tasks.filter((task) => !instance.tasks.includes(task)),
+          ),
+        ],
+        now,
+      ),
       workReplaced: true,
     }
   } catch (error) {

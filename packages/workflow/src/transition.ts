@@ -24,10 +24,17 @@ export type TransitionInput =
   | { readonly kind: 'timer'; readonly timerId: string }
   | { readonly kind: 'activity.done'; readonly taskId: string; readonly output: unknown }
   | { readonly kind: 'activity.error'; readonly taskId: string; readonly error: ActivityErrorInfo }
-  | { readonly kind: 'child.done'; readonly taskId: string; readonly state: string; readonly output: unknown }
+  | {
+      readonly kind: 'child.done'
+      readonly taskId: string
+      readonly childId: string
+      readonly state: string
+      readonly output: unknown
+    }
   | {
       readonly kind: 'child.error'
       readonly taskId: string
+      readonly childId: string
       readonly state: string
       readonly error: { readonly message: string; readonly code?: string | undefined }
     }
@@ -177,9 +184,17 @@ export function workOf(
           (spawn.id as (c: unknown, parentId: string) => string)(context, instanceId),
         )
       : `${instanceId}/${stateName}/${revision}`
+    if (typeof id !== 'string' || id.length === 0 || id.length > 200)
+      throw new StepError(
+        new WorkflowError(
+          'WORKFLOW_INVALID_DEFINITION',
+          `state ${stateName} spawn: the child id must be a string of 1 to 200 characters, got ${JSON.stringify(id)?.slice(0, 220)}`,
+          { instanceId },
+        ),
+      )
     const machineRef = spawn.machine
     const child = {
-      id: String(id),
+      id,
       machine: typeof machineRef === 'string' ? machineRef : machineRef.id,
       version: typeof machineRef === 'string' ? undefined : machineRef.version,
       onParentExit: spawn.onParentExit ?? 'cancel',
@@ -334,7 +349,8 @@ function computeTransition(
     const invoke = state?.invoke
     const spawn = state?.spawn
     if (input.kind === 'child.done' || input.kind === 'child.error') {
-      if (!task.child) return { type: 'stale' }
+      // Not the child this task waits for (an earlier one, replaced by a retry): nothing to do.
+      if (task.child?.id !== input.childId) return { type: 'stale' }
       const about = { machine: task.child.machine, instanceId: task.child.id, state: input.state }
       if (input.kind === 'child.done') {
         event = { type: 'child.done', ...about, output: input.output === undefined ? null : input.output }

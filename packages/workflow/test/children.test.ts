@@ -1,7 +1,7 @@
 /** Child workflows: spawn, the parent moving on with the child's end, cancel, retry. */
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { defineMachine, WorkflowError } from '../src/index.js'
+import { createEngine, defineMachine, manualClock, memoryStore, WorkflowError } from '../src/index.js'
 import { type TestEngine, testEngine } from '../src/testing/test-engine.js'
 
 const shipment = defineMachine({
@@ -138,5 +138,110 @@ describe('spawn', () => {
     expect(WorkflowError.is(error, 'WORKFLOW_INVALID_DEFINITION')).toBe(true)
     expect(String(error)).toContain('machine "nowhere" is not registered')
     expect(String(error)).toContain('has both invoke and spawn')
+  })
+
+  it('a retry of a parent failed while its child ran cancels that child and waits for a fresh one', async () => {
+    let throws = true
+    const fragile = defineMachine({
+      id: 'fragile',
+      context: z.object({ orderId: z.string(), tracking: z.string().optional() }),
+      initial: 'shipping',
+      states: {
+        shipping: {
+          spawn: { machine: shipment, input: (c) => ({ orderId: c.orderId }), onDone: 'shipped' },
+          after: {
+            '1h': {
+              assign: () => {
+                if (throws) throw new Error('a bug, fixed before the retry')
+                return {}
+              },
+            },
+          },
+        },
+        shipped: { type: 'final' },
+      },
+    })
+    let release: (value: unknown) => void = () => undefined
+    running = await testEngine({
+      machines: [fragile, shipment],
+      activities: { ship: () => new Promise((resolve) => (release = resolve)) },
+      activityTimeout: '1d',
+    })
+    const { engine, clock } = running
+    await engine.start(fragile, { id: 'q', input: { orderId: 'q' } })
+    await clock.advance('1h')
+    expect((await engine.get('q')).status).toBe('failed')
+    expect((await engine.get('q/shipping/1')).status).toBe('running')
+    throws = false
+    await engine.retry('q')
+    await clock.advance(0)
+    expect((await engine.get('q/shipping/1')).status).toBe('cancelled')
+    const fresh = await engine.get('q/shipping/1/r3')
+    expect(fresh.status).toBe('running')
+    release({ tracking: 'T-q' })
+    await clock.advance(0)
+    expect((await engine.get('q')).state).toBe('shipped')
+    expect((await engine.history('q')).filter((h) => h.kind === 'child.done')).toHaveLength(1)
+  })
+
+  it('a fixed child id that another instance holds fails the spawn instead of waiting forever', async () => {
+    const fixed = defineMachine({
+      id: 'fixed',
+      context: z.object({ orderId: z.string(), problem: z.string().optional() }),
+      initial: 'shipping',
+      states: {
+        shipping: {
+          spawn: {
+            machine: shipment,
+            id: (_, parentId) => `${parentId}-kid`,
+            input: (c) => ({ orderId: c.orderId }),
+            onError: { target: 'stuck', assign: (_, e) => ({ problem: e.error.code }) },
+          },
+          on: { LEAVE: 'away' },
+        },
+        away: { on: { BACK: 'shipping' } },
+        stuck: { type: 'final' },
+      },
+    })
+    running = await testEngine({ machines: [fixed, shipment], activities: { ship: () => new Promise(() => {}) } })
+    const { engine, clock } = running
+    await engine.start(fixed, { id: 'k', input: { orderId: 'k' } })
+    await clock.advance(0)
+    await engine.send('k', { type: 'LEAVE' })
+    await clock.advance(0)
+    expect((await engine.get('k-kid')).status).toBe('cancelled')
+    await engine.send('k', { type: 'BACK' })
+    await clock.advance(0)
+    const parent = await engine.get('k')
+    expect([parent.state, parent.context]).toEqual(['stuck', { orderId: 'k', problem: 'WORKFLOW_DUPLICATE_INSTANCE' }])
+  })
+
+  it('cancels a child whose start ran only after its parent had moved on', async () => {
+    const clock = manualClock()
+    const store = memoryStore()
+    // An API process: no worker, so its outbox rows wait for the driving engine's poller.
+    const api = await createEngine({ store, machines: [order, shipment], clock, worker: false, leaseTimeout: '10s' })
+    const driver = await createEngine({
+      store,
+      machines: [order, shipment],
+      clock,
+      activities: { ship: () => new Promise(() => {}) },
+      leaseTimeout: '10s',
+      pollInterval: 20, // real time: the poll loop runs on timers of its own, the clock says what is due
+      closeTimeout: 50,
+    })
+    try {
+      await api.start(order, { id: 'late', input: { orderId: 'late' } })
+      await driver.send('late', { type: 'GIVE_UP' })
+      await clock.advance(0)
+      expect((await driver.get('late')).state).toBe('gaveUp')
+      await clock.advance('12s') // the start row's hold ends; the driver's poller carries it out
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await clock.advance(0)
+      expect((await driver.get('late/shipping/1')).status).toBe('cancelled')
+    } finally {
+      await driver.close()
+      await api.close()
+    }
   })
 })

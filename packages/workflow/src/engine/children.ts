@@ -49,12 +49,38 @@ export function createChildren(ctx: EngineContext, commits: Commits): Children {
       return decideBackground(record, result, event)
     })
 
+  /** Whether the parent still waits for this child (running, with the task that spawned exactly it). */
+  const parentWaits = async (message: SpawnMessage): Promise<boolean> => {
+    const parent = await store.load(message.parent.id)
+    return (
+      parent?.status === 'running' &&
+      parent.tasks.some((t) => t.id === message.parent.taskId && t.child?.id === message.id)
+    )
+  }
+
+  const failSpawn = (message: SpawnMessage, machine: AnyMachine, error: { message: string; code?: string }) => {
+    const state = machine.config.initial
+    return tellParent(
+      message.parent,
+      { kind: 'child.error', taskId: message.parent.taskId, childId: message.id, state, error },
+      { type: 'child.error', machine: machine.id, instanceId: message.id, state, error },
+    )
+  }
+
   const spawn = async (message: SpawnMessage) => {
     const machine = machineOf(message.machine, message.version)
     let refused: WorkflowError | undefined
+    let taken: InstanceRecord | undefined
     try {
       await mutate<void>(message.id, (record) => {
-        if (record) return { result: undefined } // started before: a repeat of this row
+        refused = undefined
+        taken = undefined
+        if (record) {
+          // Started before by this very row (a repeat), or the id belongs to another instance.
+          const same = record.parent?.id === message.parent.id && record.parent.taskId === message.parent.taskId
+          if (!same) taken = record
+          return { result: undefined }
+        }
         const step = initialStep(machine, message.id, message.input, clock.now())
         if (step.type === 'error') {
           refused = step.error
@@ -65,30 +91,34 @@ export function createChildren(ctx: EngineContext, commits: Commits): Children {
         return { commit: { ...step, instance }, done: () => undefined }
       })
     } catch (error) {
-      // Created by another engine between our read and our commit: the same child.
+      // Created by another engine between our read and our commit: the same row, handled there.
       if (!WorkflowError.is(error, 'WORKFLOW_DUPLICATE_INSTANCE')) throw error
     }
-    if (refused) {
-      // The child could not even start (its input fails its schema): the parent hears it as a failure.
-      const error = { message: refused.message, code: refused.code }
-      const state = machine.config.initial
-      await tellParent(
-        message.parent,
-        { kind: 'child.error', taskId: message.parent.taskId, state, error },
-        { type: 'child.error', machine: machine.id, instanceId: message.id, state, error },
-      )
+    if (taken) {
+      await failSpawn(message, machine, {
+        message: `the child id ${message.id} is taken by another instance (${taken.machine}, ${taken.status})`,
+        code: 'WORKFLOW_DUPLICATE_INSTANCE',
+      })
+      return
     }
+    // The child could not even start (its input fails its schema): the parent hears it as a failure.
+    if (refused) return failSpawn(message, machine, { message: refused.message, code: refused.code })
+    // The parent may have moved on (or been cancelled) before this row ran: its cancel found no
+    // child then, so the child is cancelled here. Checked after the commit, so no cancel slips between.
+    if (message.onParentExit === 'cancel' && !(await parentWaits(message)))
+      await cancel(message.id, `its parent ${message.parent.id} no longer waits for it`, { onlyRunning: true })
   }
 
   const childEnded = async (message: ChildEndMessage) => {
     const child = await store.load(message.child)
     if (!child || child.status === 'running') return
     const taskId = message.parent.taskId
+    const childId = child.id
     const about = { machine: child.machine, instanceId: child.id, state: child.state }
     if (child.status === 'done') {
       await tellParent(
         message.parent,
-        { kind: 'child.done', taskId, state: child.state, output: child.context },
+        { kind: 'child.done', taskId, childId, state: child.state, output: child.context },
         { type: 'child.done', ...about, output: child.context },
       )
       return
@@ -99,7 +129,7 @@ export function createChildren(ctx: EngineContext, commits: Commits): Children {
         : { message: child.failure?.message ?? `child ${child.id} failed`, code: child.failure?.code }
     await tellParent(
       message.parent,
-      { kind: 'child.error', taskId, state: child.state, error },
+      { kind: 'child.error', taskId, childId, state: child.state, error },
       {
         type: 'child.error',
         ...about,
@@ -108,10 +138,15 @@ export function createChildren(ctx: EngineContext, commits: Commits): Children {
     )
   }
 
-  const cancel = (instanceId: string, reason: string) =>
+  /**
+   * `onlyRunning`: a cancel a parent asks for leaves a failed child failed (its failure stays
+   * visible); `engine.cancel` ends a failed instance too.
+   */
+  const cancel = (instanceId: string, reason: string, { onlyRunning = false } = {}) =>
     mutate<InstanceRecord | undefined>(instanceId, (record) => {
       if (!record) return { result: undefined }
       if (record.status === 'done' || record.status === 'cancelled') return { result: record }
+      if (onlyRunning && record.status !== 'running') return { result: record }
       return { commit: cancelStep(record, reason, clock.now()), done: (r) => r }
     })
 
@@ -122,7 +157,7 @@ export function createChildren(ctx: EngineContext, commits: Commits): Children {
       else if (message.topic === CHILD_END_TOPIC) await childEnded(message.data as ChildEndMessage)
       else if (message.topic === CANCEL_TOPIC) {
         const { id, reason } = message.data as CancelMessage
-        await cancel(id, reason)
+        await cancel(id, reason, { onlyRunning: true })
       }
     },
   }

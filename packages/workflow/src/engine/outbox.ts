@@ -30,7 +30,13 @@ export function createOutbox(ctx: EngineContext, internal: (message: OutboxRecor
     for (const message of messages) {
       try {
         if (isInternalTopic(message.topic)) {
-          await internal(message)
+          try {
+            await internal(message)
+          } catch (error) {
+            // Kept for the poller; the rest go on (their order matters per instance, not across).
+            ctx.reportError(error, `workflow: could not carry out ${message.topic} (${message.id}); will retry`)
+            continue
+          }
           pendingAcks.push(message.id)
           if (pendingAcks.length === 1) setImmediate(flushAcks)
           continue

@@ -121,10 +121,17 @@ export function createSchedules(ctx: EngineContext, commits: Commits): Schedules
             'WORKFLOW_UNKNOWN_MACHINE',
             `schedule(${id}): no machine ${JSON.stringify(definition.machine)} is registered (registered: ${[...machines.keys()].join(', ') || 'none'})`,
           )
+        if (definition.version !== undefined && !machines.get(definition.machine)?.has(definition.version))
+          throw new WorkflowError(
+            'WORKFLOW_UNKNOWN_VERSION',
+            `schedule(${id}): machine ${definition.machine} has no registered version ${definition.version}`,
+          )
         const keep = current !== undefined && sameTicks(current.definition, definition)
+        // Every process calls schedule() at start: that must not resume a schedule paused by hand.
+        const paused = options.paused === undefined && current ? current.definition.paused : definition.paused
         return {
           id,
-          definition,
+          definition: { ...definition, paused },
           nextTick: keep ? current.nextTick : firstTick(definition, now),
           queuedTick: current?.queuedTick ?? null,
           lastTick: current?.lastTick ?? null,
@@ -169,7 +176,8 @@ export function createSchedules(ctx: EngineContext, commits: Commits): Schedules
     const d = record.definition
     const id = tickInstanceId(record.id, tick)
     const machine = machineOf(d, record.id)
-    const fn = inputFns.get(record.id)
+    // A function this process registered earlier is stale once the definition says the input is data.
+    const fn = d.inputFunction ? inputFns.get(record.id) : undefined
     if (d.inputFunction && !fn)
       throw new WorkflowError(
         'WORKFLOW_INVALID_OPTIONS',
@@ -280,10 +288,15 @@ export function createSchedules(ctx: EngineContext, commits: Commits): Schedules
   }
 
   const runPass = async (ss: ScheduleStore) => {
+    // A schedule still due after its turn (queued behind a running instance, an input function
+    // this process lacks, a failing start) is claimed again at once: one turn each per pass.
+    const seen = new Set<string>()
     for (;;) {
       const now = clock.now()
       const claimed = await ss.claimDueSchedules({ owner, now, leaseUntil: now + opts.leaseTimeout, limit: CLAIM_PAGE })
-      for (const record of claimed) {
+      const fresh = claimed.filter((record) => !seen.has(record.id))
+      for (const record of fresh) seen.add(record.id)
+      for (const record of fresh) {
         if (stopped || ctx.closing) return
         try {
           await runOne(ss, record)
@@ -292,7 +305,7 @@ export function createSchedules(ctx: EngineContext, commits: Commits): Schedules
           ctx.reportError(error, `workflow: schedule ${record.id} could not start its tick`)
         }
       }
-      if (claimed.length < CLAIM_PAGE) break
+      if (claimed.length < CLAIM_PAGE || fresh.length === 0) break
     }
     await armTimer(ss)
   }
