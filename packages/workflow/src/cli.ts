@@ -6,7 +6,7 @@ import { createEngine } from './engine.js'
 import { WorkflowError } from './errors.js'
 import { type AnyMachine, isMachine } from './machine.js'
 import { toMermaid } from './mermaid.js'
-import type { InstanceStatus, Store } from './store.js'
+import { INSTANCE_STATUSES, type InstanceStatus, type Store } from './store.js'
 import { storeFromUrl } from './stores/url.js'
 import type { Engine, HistoryEntry, Instance } from './types.js'
 import { serveInspector } from './ui/serve.js'
@@ -260,8 +260,8 @@ export async function main(
         throw new UsageError('--data: expected a JSON object of event fields')
     }
     const status = values.status
-    if (status !== undefined && !['running', 'done', 'failed', 'cancelled'].includes(status))
-      throw new UsageError(`--status: expected running, done, failed or cancelled, got ${status}`)
+    if (status !== undefined && !(INSTANCE_STATUSES as readonly string[]).includes(status))
+      throw new UsageError(`--status: expected ${INSTANCE_STATUSES.join(', ')}, got ${status}`)
 
     const config = await loadConfig(configFile)
     engine = await createEngine({ store: config.store, machines: config.machines, worker: false })

@@ -5,26 +5,11 @@
 import { cancelMessages, spawnMessages } from './child-messages.js'
 import type { ActivityErrorInfo, WorkflowEvent } from './machine.js'
 import type { InstanceRecord } from './store.js'
-import { type Step, toOutbox } from './transition.js'
+import { type Step, stayStep } from './transition.js'
 
 /** Records an event the state does not accept as ignored (the `unhandledEvents: 'ignore'` option). */
 export function ignoreStep(instance: InstanceRecord, event: WorkflowEvent, reason: string, now: number): Step {
-  const revision = instance.revision + 1
-  return {
-    type: 'step',
-    instance: { ...instance, revision, updatedAt: now },
-    history: {
-      instanceId: instance.id,
-      seq: revision,
-      at: now,
-      kind: 'ignored',
-      event: { ...event, reason },
-      from: instance.state,
-      to: instance.state,
-    },
-    outbox: [],
-    workReplaced: false,
-  }
+  return stayStep(instance, now, 'ignored', { ...event, reason })
 }
 
 /**
@@ -39,55 +24,25 @@ export function rescheduleTask(
   error: ActivityErrorInfo,
   now: number,
 ): Step {
-  const revision = instance.revision + 1
   const task = instance.tasks.find((t) => t.id === taskId)
-  return {
-    type: 'step',
-    instance: {
-      ...instance,
-      revision,
-      updatedAt: now,
-      tasks: instance.tasks.map((t) =>
-        t.id === taskId ? { ...t, attempt: t.attempt + 1, runAt, lastError: error } : t,
-      ),
-    },
-    history: {
-      instanceId: instance.id,
-      seq: revision,
-      at: now,
-      kind: 'activity.attempt',
-      event: { type: 'activity.attempt', activity: task?.activity, attempt: task?.attempt, error, retryAt: runAt },
-      from: instance.state,
-      to: instance.state,
-    },
-    outbox: [],
-    workReplaced: false,
-  }
+  const event = { type: 'activity.attempt', activity: task?.activity, attempt: task?.attempt, error, retryAt: runAt }
+  return stayStep(instance, now, 'activity.attempt', event, {
+    tasks: instance.tasks.map((t) => (t.id === taskId ? { ...t, attempt: t.attempt + 1, runAt, lastError: error } : t)),
+  })
 }
 
 /** Cancels a running or failed instance: final, its timers and tasks dropped, its children cancelled as their spawn says. */
 export function cancelStep(instance: InstanceRecord, reason: string, now: number): Step {
-  const revision = instance.revision + 1
-  return {
-    type: 'step',
-    instance: { ...instance, status: 'cancelled', revision, updatedAt: now, timers: [], tasks: [] },
-    history: {
-      instanceId: instance.id,
-      seq: revision,
-      at: now,
-      kind: 'cancelled',
-      event: { type: 'cancel', reason },
-      from: instance.state,
-      to: instance.state,
-    },
-    outbox: toOutbox(
-      instance.id,
-      revision,
-      cancelMessages(instance.tasks, `its parent ${instance.id} was cancelled`),
-      now,
-    ),
-    workReplaced: true,
-  }
+  const children = cancelMessages(instance.tasks, `its parent ${instance.id} was cancelled`)
+  return stayStep(
+    instance,
+    now,
+    'cancelled',
+    { type: 'cancel', reason },
+    { status: 'cancelled', timers: [], tasks: [] },
+    children,
+    true,
+  )
 }
 
 /** Sets a failed instance running again: its tasks get a fresh attempt budget (same idempotency keys), due now. */
@@ -99,34 +54,10 @@ export function retryStep(instance: InstanceRecord, now: number): Step {
       ? { ...task, child: { ...task.child, id: `${task.child.id}/r${revision}` } }
       : { ...task, attempt: 1, runAt: now },
   )
-  return {
-    type: 'step',
-    instance: {
-      ...instance,
-      status: 'running',
-      revision,
-      updatedAt: now,
-      failure: undefined,
-      tasks,
-    },
-    history: {
-      instanceId: instance.id,
-      seq: revision,
-      at: now,
-      kind: 'retry',
-      event: { type: 'retry', failure: instance.failure ?? null },
-      from: instance.state,
-      to: instance.state,
-    },
-    outbox: toOutbox(
-      instance.id,
-      revision,
-      [
-        ...cancelMessages(instance.tasks, `its parent ${instance.id} was retried: a fresh child replaces it`),
-        ...spawnMessages(instance.id, tasks),
-      ],
-      now,
-    ),
-    workReplaced: true,
-  }
+  const messages = [
+    ...cancelMessages(instance.tasks, `its parent ${instance.id} was retried: a fresh child replaces it`),
+    ...spawnMessages(instance.id, tasks),
+  ]
+  const event = { type: 'retry', failure: instance.failure ?? null }
+  return stayStep(instance, now, 'retry', event, { status: 'running', failure: undefined, tasks }, messages, true)
 }

@@ -10,7 +10,6 @@ import {
   countFilterSchema,
   createReadApi,
   invalidFilter as invalid,
-  listFilterSchema,
   listPage,
   storeRead,
 } from './engine/reads.js'
@@ -106,9 +105,7 @@ export function createReader(options: ReaderOptions): Reader {
       if (wasOpen) await storeRead(store, 'close', () => store.close())
     },
     async list<C>(filter: ListFilter = {}): Promise<InstancePage<C>> {
-      parseWith(listFilterSchema, filter, invalid, 'reader.list') // before opening: bad input opens nothing
-      await ready('list')
-      return listPage<C>(store, filter, 'reader.list')
+      return listPage<C>(store, filter, 'reader.list', () => ready('list'))
     },
     async get<C>(instanceId: string) {
       checkId(instanceId, 'reader.get')

@@ -2,7 +2,8 @@ import type { ActivityErrorInfo, OutboxMessage } from './machine.js'
 import type { ScheduleStore } from './schedule-store.js'
 
 /** `done` and `cancelled` are final; a `failed` instance can be set running again (`retry`). */
-export type InstanceStatus = 'running' | 'done' | 'failed' | 'cancelled'
+export const INSTANCE_STATUSES = ['running', 'done', 'failed', 'cancelled'] as const
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number]
 
 /** A timer armed on entering a state: fires at its absolute `deadline` (ms since the epoch), restarts included. */
 export interface TimerRecord {

@@ -239,6 +239,29 @@ export function toOutbox(instanceId: string, revision: number, messages: OutboxM
   }))
 }
 
+/**
+ * A step that keeps the state (a failure, an ignored event, an attempt put back, a cancel, a retry):
+ * the next revision with `change` applied, its history row and its messages.
+ */
+export function stayStep(
+  instance: InstanceRecord,
+  now: number,
+  kind: HistoryKind,
+  event: unknown,
+  change: Partial<InstanceRecord> = {},
+  messages: OutboxMessage[] = [],
+  workReplaced = false,
+): Step {
+  const revision = instance.revision + 1
+  return {
+    type: 'step',
+    instance: { ...instance, ...change, revision, updatedAt: now },
+    history: { instanceId: instance.id, seq: revision, at: now, kind, event, from: instance.state, to: instance.state },
+    outbox: toOutbox(instance.id, revision, messages, now),
+    workReplaced,
+  }
+}
+
 /** Creates a new instance in the machine's initial state (running its entry actions). */
 export function initialStep(machine: AnyMachine, id: string, input: unknown, now: number): StepResult {
   try {
@@ -370,7 +393,6 @@ function computeTransition(
             },
             event,
             now,
-            { keepTask: true },
           )
         }
       }
@@ -397,7 +419,6 @@ function computeTransition(
           },
           event,
           now,
-          { keepTask: true },
         )
       }
     }
@@ -420,27 +441,10 @@ function computeTransition(
     if (input.kind === 'event')
       return { type: 'not-accepted', reason: `no guard of ${event.type} in ${instance.state} passed` }
     // A timer or a result with no transition to take: it is consumed, the state stays.
-    return {
-      type: 'step',
-      instance: {
-        ...instance,
-        revision,
-        updatedAt: now,
-        timers: consumedTimer ? instance.timers.filter((t) => t.id !== consumedTimer) : instance.timers,
-        tasks: consumedTask ? instance.tasks.filter((t) => t.id !== consumedTask) : instance.tasks,
-      },
-      history: {
-        instanceId: instance.id,
-        seq: revision,
-        at: now,
-        kind,
-        event,
-        from: instance.state,
-        to: instance.state,
-      },
-      outbox: [],
-      workReplaced: false,
-    }
+    return stayStep(instance, now, kind, event, {
+      timers: consumedTimer ? instance.timers.filter((t) => t.id !== consumedTimer) : instance.timers,
+      tasks: consumedTask ? instance.tasks.filter((t) => t.id !== consumedTask) : instance.tasks,
+    })
   }
 
   const messages: OutboxMessage[] = []
@@ -484,24 +488,8 @@ function failStep(
   failure: NonNullable<InstanceRecord['failure']>,
   event: unknown,
   now: number,
-  _options: { keepTask: boolean },
 ): Step {
-  const revision = instance.revision + 1
-  return {
-    type: 'step',
-    instance: { ...instance, status: 'failed', revision, updatedAt: now, failure },
-    history: {
-      instanceId: instance.id,
-      seq: revision,
-      at: now,
-      kind: 'failed',
-      event,
-      from: instance.state,
-      to: instance.state,
-    },
-    outbox: [],
-    workReplaced: false,
-  }
+  return stayStep(instance, now, 'failed', event, { status: 'failed', failure })
 }
 
 /**
@@ -514,5 +502,5 @@ export function failInstance(
   event: unknown,
   now: number,
 ): Step {
-  return failStep(instance, failure, event, now, { keepTask: true })
+  return failStep(instance, failure, event, now)
 }

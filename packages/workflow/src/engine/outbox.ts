@@ -37,8 +37,7 @@ export function createOutbox(ctx: EngineContext, internal: (message: OutboxRecor
             ctx.reportError(error, `workflow: could not carry out ${message.topic} (${message.id}); will retry`)
             continue
           }
-          pendingAcks.push(message.id)
-          if (pendingAcks.length === 1) setImmediate(flushAcks)
+          ack(message.id)
           continue
         }
         if (!broker) return // validation refuses emitting machines without one: nothing to publish to
@@ -64,8 +63,7 @@ export function createOutbox(ctx: EngineContext, internal: (message: OutboxRecor
           } else publishOptions.headers = headers
         }
         await context.with(parent, () => broker.publish(message.topic, message.data, publishOptions))
-        pendingAcks.push(message.id)
-        if (pendingAcks.length === 1) setImmediate(flushAcks)
+        ack(message.id)
       } catch (error) {
         const err = error instanceof Error ? error : new Error(String(error))
         logger.warn(
@@ -76,6 +74,12 @@ export function createOutbox(ctx: EngineContext, internal: (message: OutboxRecor
         return // keep order: the rest of this batch waits for the poller
       }
     }
+  }
+
+  /** Removed in one batch once this turn of the event loop is over. */
+  const ack = (id: string) => {
+    pendingAcks.push(id)
+    if (pendingAcks.length === 1) setImmediate(flushAcks)
   }
 
   const flushAcks = () => {

@@ -5,7 +5,7 @@
 import { parseWith } from '@backplane/internal'
 import { z } from 'zod'
 import { storeUnavailable, WorkflowError } from '../errors.js'
-import type { InstanceRecord, ListFilter, Store } from '../store.js'
+import { INSTANCE_STATUSES, type InstanceRecord, type ListFilter, type Store } from '../store.js'
 import type { Engine, Instance, InstancePage } from '../types.js'
 
 export function publicInstance<C>(record: InstanceRecord): Instance<C> {
@@ -60,7 +60,7 @@ export const countFilterSchema = z.strictObject({
   machine: name.optional(),
   version: z.number().int().positive().optional(),
   state: name.optional(),
-  status: z.enum(['running', 'done', 'failed', 'cancelled']).optional(),
+  status: z.enum(INSTANCE_STATUSES).optional(),
 })
 export const listFilterSchema = countFilterSchema.extend({
   limit: z.number().int().min(1).max(100_000).default(100),
@@ -70,13 +70,18 @@ export const listFilterSchema = countFilterSchema.extend({
 export const invalidFilter = (message: string, details: string[]) =>
   new WorkflowError('WORKFLOW_INVALID_OPTIONS', message, { details })
 
-/** One page of instances in id order; `next` is the `after` of the next page, null on the last. */
+/**
+ * One page of instances in id order; `next` is the `after` of the next page, null on the last.
+ * `ready` runs once the filter is valid (the reader opens its store then: bad input opens nothing).
+ */
 export async function listPage<C>(
   store: Store,
   filter: ListFilter | undefined,
   what: string,
+  ready?: () => Promise<void>,
 ): Promise<InstancePage<C>> {
   const { limit, ...rest } = parseWith(listFilterSchema, filter ?? {}, invalidFilter, what)
+  await ready?.()
   // One more than asked tells whether there is a next page without an empty last one.
   const records = await storeRead(store, 'list', () => store.list({ ...rest, limit: limit + 1 }))
   const page = records.slice(0, limit)

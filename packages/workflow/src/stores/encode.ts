@@ -2,6 +2,7 @@ import { WorkflowError } from '../errors.js'
 import {
   type Commit,
   type CommitResult,
+  type CountFilter,
   type FailureRecord,
   type HistoryKind,
   type HistoryRecord,
@@ -163,6 +164,20 @@ export function listConditions(
   if (filter.after !== undefined) add((p) => `${orderedId} > ${p}`, filter.after)
   params.push(filter.limit ?? 100)
   return { where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params }
+}
+
+/** `countInstances` for the SQL stores: one row per machine, version, state and status (the count a number in both). */
+export function countQuery(
+  table: string,
+  filter: CountFilter,
+  placeholder: (n: number) => string,
+): { sql: string; params: unknown[] } {
+  const { where, params } = listConditions({ ...filter, after: undefined }, placeholder)
+  params.pop() // the limit, which a count has no use for
+  return {
+    sql: `SELECT machine, version, state, status, CAST(COUNT(*) AS INTEGER) AS count FROM ${table} ${where} GROUP BY machine, version, state, status`,
+    params,
+  }
 }
 
 export const INSTANCE_COLUMNS = 'id, machine, version, state, status, revision, data, owner, created_at, updated_at'

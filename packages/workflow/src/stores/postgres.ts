@@ -15,6 +15,7 @@ import type {
 } from '../store.js'
 import { loadPgDriver } from './drivers.js'
 import {
+  countQuery,
   type EncodedCommit,
   encodeCommit,
   INSTANCE_COLUMNS,
@@ -382,14 +383,8 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
       return rows.map((row) => rowToRecord(row))
     },
     async countInstances(filter: CountFilter): Promise<InstanceCount[]> {
-      // listConditions ends its parameters with the limit, which a count has no use for.
-      const { where, params } = listConditions({ ...filter, after: undefined }, (n) => `$${n}`)
-      params.pop()
-      return query<InstanceCount>(
-        'countInstances',
-        `SELECT machine, version, state, status, count(*)::int AS count FROM ${T.instances} ${where} GROUP BY machine, version, state, status`,
-        params,
-      )
+      const { sql, params } = countQuery(T.instances, filter, (n) => `$${n}`)
+      return query<InstanceCount>('countInstances', sql, params)
     },
     async history(id): Promise<HistoryRecord[]> {
       const rows = await query('history', `SELECT * FROM ${T.history} WHERE instance_id = $1 ORDER BY seq`, [id])

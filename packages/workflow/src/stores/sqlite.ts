@@ -14,6 +14,7 @@ import type {
   OutboxRecord,
 } from '../store.js'
 import {
+  countQuery,
   type EncodedCommit,
   encodeCommit,
   INSTANCE_COLUMNS,
@@ -394,14 +395,8 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): SqliteS
     async countInstances(filter: CountFilter): Promise<InstanceCount[]> {
       try {
         const { database } = requireOpen()
-        // listConditions ends its parameters with the limit, which a count has no use for.
-        const { where, params } = listConditions({ ...filter, after: undefined }, () => '?')
-        params.pop()
-        return database
-          .prepare(
-            `SELECT machine, version, state, status, COUNT(*) AS count FROM wf_instances ${where} GROUP BY machine, version, state, status`,
-          )
-          .all(...(params as SqliteValue[])) as unknown as InstanceCount[]
+        const { sql, params } = countQuery('wf_instances', filter, () => '?')
+        return database.prepare(sql).all(...(params as SqliteValue[])) as unknown as InstanceCount[]
       } catch (error) {
         throw unavailable('countInstances', error)
       }

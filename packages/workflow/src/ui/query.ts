@@ -4,7 +4,7 @@
  */
 import { issueLines } from '@backplane/internal'
 import { z } from 'zod'
-import type { InstanceStatus } from '../store.js'
+import { INSTANCE_STATUSES, type InstanceStatus } from '../store.js'
 import { ApiError } from './http.js'
 
 const text = z.string().min(1, 'expected a non-empty value').max(200, 'expected at most 200 characters')
@@ -19,7 +19,7 @@ const filter = {
   machine: text.optional(),
   version: integer(1, 999_999_999).optional(),
   state: text.optional(),
-  status: z.enum(['running', 'done', 'failed', 'cancelled'], 'expected running, done, failed or cancelled').optional(),
+  status: z.enum(INSTANCE_STATUSES, `expected ${INSTANCE_STATUSES.join(', ')}`).optional(),
 }
 
 const schemas = {

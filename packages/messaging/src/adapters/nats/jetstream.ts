@@ -196,7 +196,7 @@ export async function jetStreamTransport(
     async close() {
       if (closed) return
       closed = true
-      // Bounded: the broker already gave handlers closeTimeoutMs; a handler still running loses
+      // Bounded: the broker already gave handlers closeTimeout; a handler still running loses
       // its ack with the connection and JetStream redelivers its message.
       const closing = Promise.all([...subscriptions].map((s) => s.close()))
       await withTimeout(closing, opts.timeout, 'closing NATS subscriptions').catch((error: unknown) => {
