@@ -6,7 +6,7 @@ const spec = (s: Schedule): string =>
   s.cron !== undefined ? `cron ${s.cron}${s.timezone === 'UTC' ? '' : ` (${s.timezone})`}` : `every ${s.every} ms`
 const when = (date: Date | null): string => (date ? date.toISOString() : '-')
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? []
   const lines = rows.map((row) =>
     row

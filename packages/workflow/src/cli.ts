@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { runActivityCommand } from './cli-activities.js'
 import { runScheduleCommand } from './cli-schedules.js'
 import { createEngine } from './engine.js'
 import { WorkflowError } from './errors.js'
@@ -21,6 +22,9 @@ const USAGE = `Usage:
   backplane-workflow mermaid <machine> [--version N]  the state diagram (Mermaid)
   backplane-workflow schedules                      schedules: id, spec, machine, next and last tick, overlap, paused
   backplane-workflow unschedule <id>                remove a schedule (the instances it started stay)
+  backplane-workflow activities                     activity types: paused, breaker (closed, open, half-open), failures
+  backplane-workflow pause-activity <name>          stop starting attempts of an activity type, in every engine
+  backplane-workflow resume-activity <name>         run them again (and close its breaker)
   backplane-workflow ui [--store URL] [--port N] [--host H]  the inspector: a read-only web page
                         (instances, counts, history, diagrams, live) until Ctrl-C; prints its URL
 
@@ -238,6 +242,9 @@ export async function main(
       case 'cancel':
       case 'schedules':
       case 'unschedule':
+      case 'activities':
+      case 'pause-activity':
+      case 'resume-activity':
         break
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`)
@@ -249,6 +256,8 @@ export async function main(
     if (command === 'send') need(2, 'an instance id and an event type: send <id> <TYPE> [--data JSON]')
     if (command === 'schedules') need(0, 'no arguments')
     if (command === 'unschedule') need(1, 'a schedule id: unschedule <id>')
+    if (command === 'activities') need(0, 'no arguments')
+    if (command === 'pause-activity' || command === 'resume-activity') need(1, `an activity name: ${command} <name>`)
     let data: Record<string, unknown> = {}
     if (values.data !== undefined) {
       try {
@@ -270,6 +279,10 @@ export async function main(
       case 'schedules':
       case 'unschedule':
         return runScheduleCommand(command, args, values.json === true, engine, write, io.stderr)
+      case 'activities':
+      case 'pause-activity':
+      case 'resume-activity':
+        return runActivityCommand(command, args, values.json === true, engine, write)
       case 'list': {
         const page = await engine.list({
           machine: values.machine,

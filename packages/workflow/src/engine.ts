@@ -6,6 +6,7 @@ import { createActivityRunner } from './engine/activities.js'
 import { createChildren } from './engine/children.js'
 import { createCommits } from './engine/commits.js'
 import { createEngineContext } from './engine/context.js'
+import { createFlowGate } from './engine/flow.js'
 import { createInstances } from './engine/instances.js'
 import { createLeases } from './engine/leases.js'
 import { createOutbox } from './engine/outbox.js'
@@ -36,11 +37,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     scheduleWork: (record) => scheduler.scheduleWork(record),
     publishOutbox: outbox.publish,
   })
-  const activityRunner = createActivityRunner(ctx, instances, commits, (item, error) =>
+  const gate = createFlowGate(ctx)
+  const activityRunner = createActivityRunner(ctx, instances, commits, gate, (item, error) =>
     scheduler.retryLater(item, error),
   )
   const scheduler = createScheduler(ctx, commits, activityRunner.runTask)
-  const leases = createLeases(ctx, instances, scheduler, outbox)
+  const leases = createLeases(ctx, instances, scheduler, outbox, gate)
   const schedules = createSchedules(ctx, commits)
   const children = createChildren(ctx, commits)
   const { mutate } = commits
@@ -307,11 +309,16 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       }
     },
 
+    pauseActivity: (activity) => gate.pause(activity),
+    resumeActivity: (activity) => gate.resume(activity),
+    activities: () => gate.list(),
+
     stats() {
       return {
         owned: owned.size,
         scheduled: scheduler.size,
         running: activityRunner.running.size,
+        waiting: gate.waiting,
         cached: instances.cache.size,
       }
     },
@@ -325,6 +332,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         for (const wake of [...waiters.values()].flatMap((set) => [...set])) wake()
         const { running } = activityRunner
         const { background } = ctx
+        // Attempts waiting for a limit or a breaker let go now; running ones give their slot back as they end.
+        const gateClosed = gate.close()
         const deadline = Date.now() + opts.closeTimeout
         // These two waits keep the process alive (unlike the unref'd `sleep`): an app awaiting close() gets
         // its leases released and its store closed even when nothing else is pending.
@@ -336,7 +345,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         const bounded = (promises: Promise<unknown>[]) => Promise.race([Promise.allSettled(promises), sleep(2000)])
         await bounded([...instances.lanes.values()])
         outbox.flushAcks()
-        await bounded([...background])
+        await bounded([...background, gateClosed])
         if (worker) await store.heartbeat(owner, 0).catch(() => undefined)
         await store.close()
       })()

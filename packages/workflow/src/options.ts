@@ -50,12 +50,29 @@ const retryPolicy = z.custom<RetryPolicy>().superRefine((value, ctx) => {
   for (const problem of retryPolicyProblems(value, 'retry')) ctx.addIssue({ code: 'custom', message: problem })
 })
 
+const rate = z.strictObject({ limit: z.number().int().positive(), per: durationSchema({ min: 1 }) })
+const concurrencyLimit = z.number().int().positive()
+
 const activity = z.union([
   z.function(),
   z.strictObject({
     run: z.function(),
     retry: retryPolicy.optional(),
     timeout: durationSchema({ min: 1 }).optional(),
+    limits: z
+      .strictObject({
+        concurrency: concurrencyLimit.optional(),
+        rate: rate.optional(),
+        key: z.function().optional(),
+        perKey: z.strictObject({ concurrency: concurrencyLimit.optional(), rate: rate.optional() }).optional(),
+      })
+      .refine((limits) => limits.perKey === undefined || limits.key !== undefined, {
+        message: 'limits.perKey needs limits.key: a function of the input that returns the key (a string)',
+      })
+      .optional(),
+    breaker: z
+      .strictObject({ failures: z.number().int().positive(), cooldown: durationSchema({ min: 1 }).default(30_000) })
+      .optional(),
   }),
 ])
 

@@ -6,6 +6,25 @@
  */
 
 export {
+  type ActivityControl,
+  type AdmitOptions,
+  type AdmitResult,
+  applyControl,
+  breakerState,
+  type ControlChange,
+  type ControlResult,
+  type FlowLimits,
+  type FlowRate,
+  type FlowRequest,
+  type FlowSlot,
+  type FlowStart,
+  type FlowStore,
+  flowMethods,
+  initialControl,
+  planAdmission,
+  rateWindow,
+} from './flow-store.js'
+export {
   type ScheduleClaimOptions,
   type ScheduleDefinition,
   type ScheduleRecord,

@@ -1,3 +1,4 @@
+import type { FlowStore } from './flow-store.js'
 import type { ActivityErrorInfo, OutboxMessage } from './machine.js'
 import type { ScheduleStore } from './schedule-store.js'
 
@@ -222,6 +223,12 @@ export interface Store {
   listSchedules?: ScheduleStore['listSchedules']
   deleteSchedule?: ScheduleStore['deleteSchedule']
   claimDueSchedules?: ScheduleStore['claimDueSchedules']
+
+  /** Optional, as a group (see `FlowStore`): flow control of activities (limits, breaker, pause). Without them engines refuse it. */
+  admitActivity?: FlowStore['admitActivity']
+  releaseActivity?: FlowStore['releaseActivity']
+  controlActivity?: FlowStore['controlActivity']
+  listActivityControls?: FlowStore['listActivityControls']
 }
 
 /** Earliest time something of a running instance is due, or null. */

@@ -100,6 +100,53 @@ export interface ActivityDefinition {
   readonly retry?: RetryPolicy | undefined
   /** Per attempt. Default: the engine's `activityTimeout`. */
   readonly timeout?: number | string | undefined
+  /**
+   * Flow control across every engine on the store: attempts over a limit wait (durably, in the
+   * order they became due) without spending an attempt. Give every engine the same limits.
+   */
+  readonly limits?: ActivityLimits | undefined
+  /**
+   * A circuit breaker for this activity type, shared by every engine on the store: after `failures`
+   * failed attempts in a row, attempts wait (nothing is spent) for `cooldown`, then one probe runs.
+   */
+  readonly breaker?: BreakerOptions | undefined
+}
+
+/** At most `limit` attempts start in any window of `per`. */
+export interface RateLimit {
+  readonly limit: number
+  readonly per: Duration
+}
+
+export interface ActivityLimits {
+  /** Attempts of this activity running at once. */
+  readonly concurrency?: number | undefined
+  readonly rate?: RateLimit | undefined
+  /** The key of an attempt (a function of its input): `perKey` limits apply to each key alone. */
+  // biome-ignore lint/suspicious/noExplicitAny: the activity's input, whatever its invoke computes
+  readonly key?: ((input: any) => string) | undefined
+  readonly perKey?: { readonly concurrency?: number | undefined; readonly rate?: RateLimit | undefined } | undefined
+}
+
+export interface BreakerOptions {
+  /** Failed attempts in a row (errors marked non-retryable do not count) that open the breaker. */
+  readonly failures: number
+  /** How long it stays open before one probe attempt runs (half-open). Default "30s". */
+  readonly cooldown?: Duration | undefined
+}
+
+/** Where an activity type stands: paused by hand, and its circuit breaker. */
+export interface ActivityState {
+  readonly activity: string
+  /** Paused by hand (`pauseActivity`): no attempt starts until `resumeActivity`. */
+  readonly paused: boolean
+  /** `open`: attempts wait until `openUntil`; `half-open`: one probe attempt decides. */
+  readonly breaker: 'closed' | 'open' | 'half-open'
+  /** Failed attempts in a row. */
+  readonly failures: number
+  readonly openUntil: Date | null
+  /** Attempts of it waiting in this engine (for a limit, the breaker or a pause). */
+  readonly waiting: number
 }
 
 /** The part of a @backplane/messaging `Broker` the engine uses: any broker with this shape works. */
@@ -177,6 +224,8 @@ export interface EngineEvents {
    * crashed or stopped process, or committed by a non-worker such as the CLI), or resumed them at start.
    */
   claimed: (event: { instances: string[]; atStart: boolean }) => void
+  /** An activity type's breaker opened (attempts wait until `openUntil`) or closed again, as this engine saw it. */
+  breaker: (event: { activity: string; state: 'open' | 'closed'; failures: number; openUntil: Date | null }) => void
   /** A background step failed (store unreachable, …); it is retried. Emitted only when someone listens. */
   error: (error: Error) => void
 }
@@ -188,6 +237,8 @@ export interface EngineStats {
   readonly scheduled: number
   /** Activity attempts running. */
   readonly running: number
+  /** Activity attempts due but waiting for a limit, a breaker or a pause. */
+  readonly waiting: number
   readonly cached: number
 }
 
@@ -242,6 +293,15 @@ export interface Engine {
   /** Stops a schedule's ticks until `resumeSchedule`; ticks passing meanwhile are not started. */
   pauseSchedule(id: string): Promise<Schedule>
   resumeSchedule(id: string): Promise<Schedule>
+  /**
+   * Stops starting attempts of an activity type, in every engine on the store (others see it within
+   * their `pollInterval`); running attempts finish. Attempts wait without spending their budget.
+   */
+  pauseActivity(activity: string): Promise<ActivityState>
+  /** Lets a paused activity type run again, and closes its breaker if it is open. */
+  resumeActivity(activity: string): Promise<ActivityState>
+  /** The activity types registered here or recorded in the store (paused, breaker), by name. */
+  activities(): Promise<ActivityState[]>
   stats(): EngineStats
   readonly events: EventEmitter<EngineEvents>
   /** This engine's lease owner id. */

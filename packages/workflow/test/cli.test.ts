@@ -246,3 +246,22 @@ describe('backplane-workflow schedules', () => {
     expect((await cli('unschedule')).code).toBe(2)
   })
 })
+
+describe('backplane-workflow activities', () => {
+  it('pauses and resumes an activity type for every engine on the store', async () => {
+    expect((await cli('activities')).out).toBe('no activities: none is paused and no breaker has opened\n')
+    const paused = await cli('pause-activity', 'notify')
+    expect(paused).toMatchObject({ code: 0, out: expect.stringContaining('paused notify') })
+    expect((await cli('activities')).out).toMatch(
+      /^ACTIVITY\s+PAUSED\s+BREAKER\s+FAILURES\nnotify\s+yes\s+closed\s+0\n$/,
+    )
+    // The driving engine reads it from the store.
+    expect(await driver.activities()).toMatchObject([{ activity: 'notify', paused: true, breaker: 'closed' }])
+    expect(JSON.parse((await cli('resume-activity', 'notify', '--json')).out)).toMatchObject({
+      activity: 'notify',
+      paused: false,
+    })
+    expect(await driver.activities()).toMatchObject([{ activity: 'notify', paused: false }])
+    expect(await cli('pause-activity')).toMatchObject({ code: 2, err: expect.stringContaining('an activity name') })
+  })
+})

@@ -15,6 +15,7 @@ import { stateOf, transition } from '../transition.js'
 import type { ActivityContext, EngineEvents } from '../types.js'
 import type { Commits } from './commits.js'
 import { type EngineContext, MAX_TIMEOUT } from './context.js'
+import type { FlowGate, Ticket } from './flow.js'
 import type { Instances } from './instances.js'
 import type { Scheduled } from './scheduler.js'
 
@@ -40,10 +41,21 @@ function errorInfo(error: unknown, attempts: number): ActivityErrorInfo {
   return { name: 'Error', message: String(error), attempts }
 }
 
+/** Whether the retry policy lets this error be tried again (attempts left aside). */
+function retryable(error: unknown, retry: ResolvedRetryPolicy): boolean {
+  const info = errorInfo(error, 0)
+  return (
+    !NonRetryableError.is(error) &&
+    !retry.nonRetryable.includes(info.name) &&
+    !(info.code !== undefined && retry.nonRetryable.includes(info.code))
+  )
+}
+
 export function createActivityRunner(
   ctx: EngineContext,
   instances: Instances,
   commits: Commits,
+  gate: FlowGate,
   retryLater: (item: Scheduled, error: unknown) => void,
 ): ActivityRunner {
   const { clock, logger, events, activities, owned, opts } = ctx
@@ -100,6 +112,33 @@ export function createActivityRunner(
     }
     const entry = activities.get(task.activity)
     const { retry, timeout } = policyFor(machine, record.state, task.activity)
+    // Limits, the breaker and a pause hold the attempt here without spending it.
+    let ticket: Ticket | undefined
+    try {
+      ticket = await gate.enter({
+        activity: task.activity,
+        // Task ids are revisions, unique per instance (and without a slash): one holder per call store-wide.
+        holder: `${instanceId}/${task.id}`,
+        instanceId,
+        since: task.runAt,
+        input: task.input,
+      })
+    } catch (error) {
+      await commitOutcome(instanceId, taskId, task.attempt, task.key, retry, { ok: false, error })
+      return
+    }
+    if (!ticket) return
+    // It may have waited: run it only if it is still this engine's to run.
+    const current = cache.get(instanceId)
+    if (
+      ctx.closing ||
+      running.has(runKey) ||
+      !owned.has(instanceId) ||
+      (current && (current.status !== 'running' || !current.tasks.some((t) => t.id === taskId)))
+    ) {
+      await gate.leave(ticket, 'none')
+      return
+    }
     const controller = new AbortController()
     running.set(runKey, controller)
     await acquire()
@@ -166,7 +205,11 @@ export function createActivityRunner(
       span.end()
     }
     // Stopping: the result is not committed; the task runs again after the restart (at least once).
-    if (ctx.closing && controller.signal.aborted) return
+    if (ctx.closing && controller.signal.aborted) {
+      await gate.leave(ticket, 'none')
+      return
+    }
+    await gate.leave(ticket, outcome.ok ? 'success' : retryable(outcome.error, retry) ? 'failure' : 'answered')
     await context.with(spanContext, () => commitOutcome(instanceId, taskId, task.attempt, task.key, retry, outcome))
   }
 
@@ -198,19 +241,15 @@ export function createActivityRunner(
             )
           }
           const info = errorInfo(outcome.error, task.attempt)
-          const retryable =
-            !NonRetryableError.is(outcome.error) &&
-            !retry.nonRetryable.includes(info.name) &&
-            !(info.code !== undefined && retry.nonRetryable.includes(info.code)) &&
-            task.attempt < retry.maxAttempts
-          const runAt = retryable ? now + backoffDelay(retry, task.attempt) : undefined
+          const again = retryable(outcome.error, retry) && task.attempt < retry.maxAttempts
+          const runAt = again ? now + backoffDelay(retry, task.attempt) : undefined
           failedEvent = {
             instanceId,
             activity: task.activity,
             idempotencyKey: task.key,
             attempt: task.attempt,
             error: info,
-            willRetry: retryable,
+            willRetry: again,
             retryAt: runAt === undefined ? undefined : new Date(runAt),
           }
           if (runAt !== undefined) {

@@ -8,6 +8,7 @@ import { hostname } from 'node:os'
 import { EventEmitter } from 'eventemitter3'
 import type { Clock } from '../clock.js'
 import { WorkflowError } from '../errors.js'
+import type { FlowLimits } from '../flow-store.js'
 import type { AnyMachine, RetryPolicy } from '../machine.js'
 import { type EngineOptions, type LoggerLike, parseEngineOptions, type ResolvedEngineOptions } from '../options.js'
 import type { InstanceRecord, Store } from '../store.js'
@@ -22,6 +23,11 @@ export interface ActivityEntry {
   run: ActivityFunction
   retry: RetryPolicy | undefined
   timeout: number | string | undefined
+  /** Flow limits across the store, resolved to ms; undefined when none. */
+  limits: FlowLimits | undefined
+  /** The key function of `perKey` limits. */
+  key: ((input: unknown) => string) | undefined
+  breaker: { failures: number; cooldown: number } | undefined
 }
 
 export interface EngineContext {
@@ -68,8 +74,28 @@ export function createEngineContext(options: EngineOptions): EngineContext {
   const activities = new Map<string, ActivityEntry>()
   for (const [name, value] of Object.entries(opts.activities ?? {})) {
     if (typeof value === 'function')
-      activities.set(name, { run: value as ActivityFunction, retry: undefined, timeout: undefined })
-    else activities.set(name, { run: value.run as ActivityFunction, retry: value.retry, timeout: value.timeout })
+      activities.set(name, {
+        run: value as ActivityFunction,
+        retry: undefined,
+        timeout: undefined,
+        limits: undefined,
+        key: undefined,
+        breaker: undefined,
+      })
+    else
+      activities.set(name, {
+        run: value.run as ActivityFunction,
+        retry: value.retry,
+        timeout: value.timeout,
+        limits: value.limits && {
+          concurrency: value.limits.concurrency,
+          rate: value.limits.rate,
+          keyConcurrency: value.limits.perKey?.concurrency,
+          keyRate: value.limits.perKey?.rate,
+        },
+        key: value.limits?.key as ((input: unknown) => string) | undefined,
+        breaker: value.breaker,
+      })
   }
   validateMachines(opts.machines, {
     activities: worker ? new Set(activities.keys()) : undefined,

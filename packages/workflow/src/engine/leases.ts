@@ -5,6 +5,7 @@
  */
 import type { InstanceRecord } from '../store.js'
 import type { EngineContext } from './context.js'
+import type { FlowGate } from './flow.js'
 import type { Instances } from './instances.js'
 import type { Outbox } from './outbox.js'
 import type { Scheduler } from './scheduler.js'
@@ -20,7 +21,13 @@ export interface Leases {
   stop(): void
 }
 
-export function createLeases(ctx: EngineContext, instances: Instances, scheduler: Scheduler, outbox: Outbox): Leases {
+export function createLeases(
+  ctx: EngineContext,
+  instances: Instances,
+  scheduler: Scheduler,
+  outbox: Outbox,
+  gate: FlowGate,
+): Leases {
   const { store, clock, logger, events, owner, owned, opts } = ctx
   const { lanes, remember } = instances
   let pollTimer: ReturnType<typeof setTimeout> | undefined
@@ -83,6 +90,7 @@ export function createLeases(ctx: EngineContext, instances: Instances, scheduler
       try {
         await claimAll(false)
         await outbox.poll()
+        await gate.refresh()
       } catch (error) {
         ctx.reportError(error, 'workflow: poll failed')
       }
@@ -107,6 +115,8 @@ export function createLeases(ctx: EngineContext, instances: Instances, scheduler
     async resume() {
       await store.heartbeat(owner, clock.now() + opts.leaseTimeout)
       lastHeartbeat = clock.now()
+      // Paused and parked activity types are known before any attempt is queued.
+      await gate.refresh()
       return claimAll(true)
     },
     start() {

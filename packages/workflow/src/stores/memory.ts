@@ -12,6 +12,7 @@ import type {
   Store,
 } from '../store.js'
 import { encodeCommit, rowToHistory, rowToOutbox, rowToRecord } from './encode.js'
+import { memoryFlow } from './flow-memory.js'
 import { memorySchedules } from './schedules-memory.js'
 
 interface Row {
@@ -50,6 +51,8 @@ export function memoryStore(): Store {
   const store: Store = {
     // Schedules (optional Store methods): kept like the rest, across close and open.
     ...memorySchedules(() => check()),
+    // Flow control (optional Store methods): the same.
+    ...memoryFlow(() => check()),
     kind: 'memory',
     shared: false,
     async open() {

@@ -25,6 +25,7 @@ import {
   rowToOutbox,
   rowToRecord,
 } from './encode.js'
+import { postgresFlow, type TxQuery } from './flow-postgres.js'
 import { postgresSchedules } from './schedules-postgres.js'
 
 export interface PostgresStoreOptions {
@@ -162,6 +163,29 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
       return (await requirePool().query<R>(sql, params)).rows
     } catch (error) {
       throw unavailable(what, error)
+    }
+  }
+
+  /** One transaction on one pooled connection (see `Transaction` in flow-postgres.ts). */
+  const transaction = async <T>(what: string, fn: (q: TxQuery) => Promise<T>): Promise<T> => {
+    let client: Pg.PoolClient
+    try {
+      client = await requirePool().connect()
+    } catch (error) {
+      throw unavailable(what, error)
+    }
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      const result = await fn(async (sql, params) => (await client.query(sql, params)).rows)
+      await client.query('COMMIT')
+      return result
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      if (isConnectionError(error)) broken = error as Error
+      throw unavailable(what, error)
+    } finally {
+      client.release(broken)
     }
   }
 
@@ -308,6 +332,8 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
   const store: Store = {
     // Schedules (optional Store methods): their own table, created on first use under the DDL lock.
     ...postgresSchedules(query, t('schedules'), `@backplane/workflow ${schema}.${prefix}`),
+    // Flow control (optional Store methods): likewise, each admission under a lock of its activity.
+    ...postgresFlow(query, transaction, t, `@backplane/workflow ${schema}.${prefix}`),
     kind: 'postgres',
     shared: true,
     open() {

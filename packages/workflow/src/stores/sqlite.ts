@@ -24,6 +24,7 @@ import {
   rowToOutbox,
   rowToRecord,
 } from './encode.js'
+import { sqliteFlow } from './flow-sqlite.js'
 import { sqliteSchedules } from './schedules-sqlite.js'
 import {
   openSqliteDatabase,
@@ -296,6 +297,8 @@ export function sqliteStore(pathOrOptions: string | SqliteStoreOptions): SqliteS
   const store: SqliteStore = {
     // Schedules (optional Store methods): their own table, created on first use.
     ...sqliteSchedules(() => requireOpen().database),
+    // Flow control (optional Store methods): the same.
+    ...sqliteFlow(() => requireOpen().database),
     kind: 'sqlite',
     driver,
     shared: false,

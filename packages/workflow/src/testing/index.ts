@@ -11,8 +11,10 @@ import { afterAll, afterEach } from 'vitest'
 import type { Store } from '../store.js'
 import type { Engine } from '../types.js'
 import { engineChildrenTests } from './engine-children.js'
+import { engineFlowTests } from './engine-flow.js'
 import { engineOverStoreTests } from './engine-over-store.js'
 import { engineScheduleTests } from './engine-schedules.js'
+import { flowContractTests } from './flow-contract.js'
 import { scheduleContractTests } from './schedule-contract.js'
 import { storeContractTests } from './store-contract.js'
 import type { StoreSuiteHooks, Suite } from './suite.js'
@@ -50,5 +52,7 @@ export function storeConformance(name: string, hooks: StoreSuiteHooks): void {
   engineOverStoreTests(name, suite)
   scheduleContractTests(name, suite)
   engineScheduleTests(name, suite)
+  flowContractTests(name, suite)
+  engineFlowTests(name, suite)
   engineChildrenTests(name, suite)
 }
