@@ -1,5 +1,5 @@
 /** The CLI's activity commands: `activities` (list), `pause-activity <name>` and `resume-activity <name>`. */
-import { table } from './cli-schedules.js'
+import { writeList } from './cli-output.js'
 import type { ActivityState, Engine } from './types.js'
 
 export type ActivityCommand = 'activities' | 'pause-activity' | 'resume-activity'
@@ -16,16 +16,14 @@ export async function runActivityCommand(
   write: (text: string) => Promise<void>,
 ): Promise<number> {
   if (command === 'activities') {
-    const states = await engine.activities()
-    if (json) await write(`${JSON.stringify(states, null, 2)}\n`)
-    else if (states.length === 0) await write('no activities: none is paused and no breaker has opened\n')
-    else
-      await write(
-        table([
-          ['ACTIVITY', 'PAUSED', 'BREAKER', 'FAILURES'],
-          ...states.map((s) => [s.activity, s.paused ? 'yes' : 'no', breaker(s), String(s.failures)]),
-        ]),
-      )
+    await writeList(
+      write,
+      json,
+      await engine.activities(),
+      'no activities: none is paused and no breaker has opened',
+      ['ACTIVITY', 'PAUSED', 'BREAKER', 'FAILURES'],
+      (s) => [s.activity, s.paused ? 'yes' : 'no', breaker(s), String(s.failures)],
+    )
     return 0
   }
   const name = args[0] as string

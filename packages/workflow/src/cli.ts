@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { runActivityCommand } from './cli-activities.js'
+import { table } from './cli-output.js'
 import { runScheduleCommand } from './cli-schedules.js'
 import { createEngine } from './engine.js'
 import { WorkflowError } from './errors.js'
@@ -107,18 +108,6 @@ const time = (date: Date) =>
     .toISOString()
     .replace('T', ' ')
     .replace(/\.\d+Z$/, 'Z')
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length))) ?? []
-  return `${rows
-    .map((row) =>
-      row
-        .map((cell, col) => cell.padEnd(widths[col] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')}\n`
-}
 
 function describeEvent(entry: HistoryEntry): string {
   const event = entry.event as Record<string, unknown> | null

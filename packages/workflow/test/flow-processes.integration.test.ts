@@ -4,15 +4,14 @@
  * SIGKILL mid-run; its slots lapse with its lease and the others take its calls over. Every call
  * runs, and no limit is exceeded at any time, the killed process's calls included.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { postgresStore } from '../src/stores/postgres.js'
-import { databaseUrl, dropSchemas, schemaName } from './helpers/pg.js'
-import { packageDir, requireBuild } from './helpers/runner.js'
+import { processSchema } from './helpers/pg.js'
+import { sleep, spawnFixture } from './helpers/runner.js'
 
 const url = process.env.DATABASE_URL ?? ''
-const schema = schemaName('wf_flow')
+const schema = processSchema('wf_flow')
 const script = fileURLToPath(new URL('./fixtures/flow-runner.mjs', import.meta.url))
 const COUNT = 15
 const CONCURRENCY = 2
@@ -27,48 +26,33 @@ interface Call {
 }
 
 function runner(owner: string, calls: Call[]) {
-  const child: ChildProcess = spawn(process.execPath, [script], {
-    cwd: packageDir,
-    env: {
-      ...process.env,
-      DATABASE_URL: url,
-      SCHEMA: schema,
-      OWNER: owner,
-      COUNT: String(COUNT),
-      KEYS: '3',
-      LEASE_MS: '2000',
-      CONCURRENCY: String(CONCURRENCY),
-      RATE: String(RATE),
-      RATE_PER_MS: String(RATE_PER_MS),
-      CALL_MS: '20',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let buffer = ''
-  let stderr = ''
   let ready = false
   let onDone: () => void = () => undefined
   const done = new Promise<void>((resolve) => {
     onDone = resolve
   })
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk
-    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-      const [kind, n, key, at] = buffer.slice(0, nl).split(' ')
-      buffer = buffer.slice(nl + 1)
-      if (kind === 'B') calls.push({ n: n as string, key: key as string, begin: Number(at), end: undefined })
-      else if (kind === 'E') {
-        const call = calls.findLast((c) => c.n === n && c.end === undefined)
-        if (call) call.end = Number(at)
-      } else if (kind === 'READY') ready = true
-      else if (kind === 'DONE') onDone()
-    }
+  const env = {
+    DATABASE_URL: url,
+    SCHEMA: schema,
+    OWNER: owner,
+    COUNT: String(COUNT),
+    KEYS: '3',
+    LEASE_MS: '2000',
+    CONCURRENCY: String(CONCURRENCY),
+    RATE: String(RATE),
+    RATE_PER_MS: String(RATE_PER_MS),
+    CALL_MS: '20',
+  }
+  const { child, exit, stderr } = spawnFixture(script, env, (line) => {
+    const [kind, n, key, at] = line.split(' ')
+    if (kind === 'B') calls.push({ n: n as string, key: key as string, begin: Number(at), end: undefined })
+    else if (kind === 'E') {
+      const call = calls.findLast((c) => c.n === n && c.end === undefined)
+      if (call) call.end = Number(at)
+    } else if (kind === 'READY') ready = true
+    else if (kind === 'DONE') onDone()
   })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  const exit = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  return { child, done, exit, stderr: () => stderr, ready: () => ready }
+  return { child, done, exit, stderr, ready: () => ready }
 }
 
 /** The most intervals open at once among `calls` (an end at t closes before a begin at t). */
@@ -88,17 +72,6 @@ function maxOverlap(calls: readonly Call[]): number {
 }
 
 describe('flow limits across engine processes on PostgreSQL', () => {
-  beforeAll(async () => {
-    databaseUrl()
-    requireBuild()
-    const store = postgresStore({ connectionString: url, schema })
-    await store.open()
-    await store.close()
-  })
-  afterAll(async () => {
-    if (url) await dropSchemas(url, [schema])
-  })
-
   it('hold store-wide, a killed process included, and every call runs', async () => {
     const calls: Call[] = []
     const runners = ['A', 'B', 'C'].map((owner) => runner(owner, calls))
@@ -110,23 +83,22 @@ describe('flow limits across engine processes on PostgreSQL', () => {
     }, 60_000)
     const finished = Promise.all([a.done, b.done])
     try {
-      // Kill C once it has begun calls: its slots and queue places lapse with its lease (2 s).
-      // Once it has started all its instances (READY) and begun calls.
-      while (!c.ready() || calls.filter((call) => call.n.startsWith('C-')).length < 3)
-        await new Promise((r) => setTimeout(r, 5))
+      // Kill C once it has started all its instances (READY) and begun calls: its slots and queue
+      // places lapse with its lease (2 s).
+      while (!c.ready() || calls.filter((call) => call.n.startsWith('C-')).length < 3) await sleep(5)
       c.child.kill('SIGKILL')
       const killedAt = Date.now()
       await c.exit
       await Promise.race([finished, Promise.all([a.exit, b.exit])])
       expect(timedOut, `stalled after ${calls.length} calls: ${a.stderr()}${b.stderr()}`).toBe(false)
-      // C's calls were taken over: every instance is done.
-      // A and B are done with their own; C's, which they took over, may still be running.
+      // C's calls were taken over: every instance ends done. A and B are done with their own;
+      // C's, which they took over, may still be running.
       const store = postgresStore({ connectionString: url, schema })
       await store.open()
       let doneCount = 0
       for (const until = Date.now() + 30_000; doneCount < 3 * COUNT && Date.now() < until; ) {
         doneCount = (await store.list({ machine: 'flowjob', status: 'done', limit: 1000 })).length
-        await new Promise((r) => setTimeout(r, 50))
+        await sleep(50)
       }
       await store.close()
       expect(doneCount, `${a.stderr()}${b.stderr()}`).toBe(3 * COUNT)

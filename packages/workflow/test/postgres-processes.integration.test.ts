@@ -5,15 +5,15 @@
  * process is killed with SIGKILL mid-run and the other takes its instances over once its lease
  * expires.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { HistoryRecord, InstanceRecord } from '../src/store-api.js'
 import { postgresStore } from '../src/stores/postgres.js'
 import { checkOrders } from './helpers/check-orders.js'
-import { databaseUrl, dropSchemas, schemaName } from './helpers/pg.js'
-import { requireBuild, sleep, startRunner } from './helpers/runner.js'
+import { processSchema } from './helpers/pg.js'
+import { sleep, startRunner } from './helpers/runner.js'
 
 const url = process.env.DATABASE_URL ?? ''
-const schema = schemaName('wf_procs')
+const schema = processSchema('wf_procs')
 
 async function collect(prefix: string, count: number, reported: Map<string, Map<number, string>>) {
   const pg = (await import('pg')).default
@@ -46,18 +46,6 @@ async function collect(prefix: string, count: number, reported: Map<string, Map<
 }
 
 describe('two engine processes on one PostgreSQL database', () => {
-  beforeAll(async () => {
-    databaseUrl()
-    requireBuild()
-    // Create the tables once up front (the processes would race to, harmlessly, under an advisory lock).
-    const store = postgresStore({ connectionString: url, schema })
-    await store.open()
-    await store.close()
-  })
-  afterAll(async () => {
-    if (url) await dropSchemas(url, [schema])
-  })
-
   it('drive 1,000 orders together: every transition applied exactly once, each activity call by one process', async () => {
     const reported = new Map<string, Map<number, string>>()
     const env = {

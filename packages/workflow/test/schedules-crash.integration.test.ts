@@ -5,72 +5,44 @@
  * tick from the first to the last must have been started exactly once: no gap, and no tick
  * reported started by two processes.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { postgresStore } from '../src/stores/postgres.js'
-import { databaseUrl, dropSchemas, schemaName } from './helpers/pg.js'
-import { packageDir, requireBuild, sleep } from './helpers/runner.js'
+import { processSchema } from './helpers/pg.js'
+import { sleep, spawnFixture } from './helpers/runner.js'
 
 const url = process.env.DATABASE_URL ?? ''
-const schema = schemaName('wf_sched')
+const schema = processSchema('wf_sched')
 const script = fileURLToPath(new URL('./fixtures/schedule-runner.mjs', import.meta.url))
 const PERIOD = 200
 
 interface Proc {
   child: ChildProcess
   ready: Promise<void>
-  exited: Promise<void>
+  exited: Promise<unknown>
 }
 
 /** Every "S <instance>" line any process printed: instance → how many processes reported starting it. */
 const starts = new Map<string, number>()
-const stderr: string[] = []
+/** What every process started wrote to stderr. */
+const stderr: (() => string)[] = []
 
 function run(owner: string, startAt: number): Proc {
-  const child = spawn(process.execPath, [script], {
-    cwd: packageDir,
-    env: {
-      ...process.env,
-      SCHEMA: schema,
-      OWNER: owner,
-      START_AT: String(startAt),
-      PERIOD_MS: String(PERIOD),
-      LEASE_MS: '600',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let buffer = ''
   let onReady: () => void = () => undefined
   const ready = new Promise<void>((resolve) => {
     onReady = resolve
   })
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk
-    const lines = buffer.split('\n')
-    buffer = lines.pop() ?? ''
-    for (const line of lines) {
-      if (line === 'READY') onReady()
-      else if (line.startsWith('S ')) starts.set(line.slice(2), (starts.get(line.slice(2)) ?? 0) + 1)
-    }
+  const env = { SCHEMA: schema, OWNER: owner, START_AT: String(startAt), PERIOD_MS: String(PERIOD), LEASE_MS: '600' }
+  const fixture = spawnFixture(script, env, (line) => {
+    if (line === 'READY') onReady()
+    else if (line.startsWith('S ')) starts.set(line.slice(2), (starts.get(line.slice(2)) ?? 0) + 1)
   })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk))
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  return { child, ready, exited }
+  stderr.push(fixture.stderr)
+  return { child: fixture.child, ready, exited: fixture.exit }
 }
 
 describe('schedules across SIGKILLed engine processes on PostgreSQL', () => {
-  beforeAll(async () => {
-    databaseUrl()
-    requireBuild()
-    const store = postgresStore({ connectionString: url, schema })
-    await store.open()
-    await store.close()
-  })
-  afterAll(async () => {
-    if (url) await dropSchemas(url, [schema])
-  })
-
   it('starts every tick exactly once while processes are killed and restarted', { timeout: 60_000 }, async () => {
     const startAt = Math.ceil((Date.now() + 1500) / PERIOD) * PERIOD
     const procs: Proc[] = ['a', 'b', 'c'].map((name) => run(`p-${name}`, startAt))
@@ -115,6 +87,6 @@ describe('schedules across SIGKILLed engine processes on PostgreSQL', () => {
     expect(history.every((rows) => rows.filter((row) => row.kind === 'start').length === 1)).toBe(true)
     expect([...starts.entries()].filter(([, n]) => n > 1)).toEqual([])
     expect(starts.size).toBeGreaterThan(0)
-    expect(stderr.join('')).not.toMatch(/ERROR/)
+    expect(stderr.map((text) => text()).join('')).not.toMatch(/ERROR/)
   })
 })

@@ -334,6 +334,8 @@ export function createFlowGate(ctx: EngineContext): FlowGate {
 
     async refresh() {
       if (!methods || closed) return
+      // Every poll, even with no limits or breaker here: a pause set elsewhere (another engine, the
+      // CLI) reaches `enter` only through this read.
       await readControls(methods)
       for (const lane of lanes.values()) {
         // Attempts whose instance this engine no longer drives give their place up.

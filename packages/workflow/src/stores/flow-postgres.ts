@@ -14,6 +14,7 @@ import {
   rateWindow,
 } from '../flow-store.js'
 import { CONTROL_COLUMNS, controlParams, rowToControl, rowToSlot, rowToStart, uniqueRequests } from './flow-sql.js'
+import { ensureOnce, indexName } from './postgres-ddl.js'
 
 type Row = Record<string, unknown>
 type Query = <R extends Row>(what: string, sql: string, params?: unknown[]) => Promise<R[]>
@@ -32,48 +33,36 @@ export function postgresFlow(
   const queue = table('flow_queue')
   const starts = table('flow_starts')
   const activities = table('activities')
-  // An index is named without its schema: it lives in its table's.
-  const index = starts.slice(starts.lastIndexOf('."') + 1).replace(/"$/, '_at"')
-  let ready: Promise<void> | undefined
-  const ensure = (): Promise<void> => {
-    // One simple-protocol query is one transaction: the advisory lock holds until the tables exist.
-    ready ??= query(
-      'creating the flow-control tables',
-      `SELECT pg_advisory_xact_lock(hashtext('${lockKey.replace(/'/g, "''")}'));
-       CREATE TABLE IF NOT EXISTS ${queue} (
-         activity text NOT NULL,
-         holder text NOT NULL,
-         key text,
-         since bigint NOT NULL,
-         owner text NOT NULL,
-         running boolean NOT NULL,
-         seen_at bigint NOT NULL,
-         PRIMARY KEY (activity, holder)
-       );
-       CREATE TABLE IF NOT EXISTS ${starts} (
-         activity text NOT NULL,
-         key text,
-         at bigint NOT NULL
-       );
-       CREATE INDEX IF NOT EXISTS ${index} ON ${starts} (activity, at);
-       CREATE TABLE IF NOT EXISTS ${activities} (
-         activity text PRIMARY KEY,
-         paused boolean NOT NULL,
-         failures integer NOT NULL,
-         open_until bigint,
-         probe text,
-         probe_until bigint NOT NULL,
-         updated_at bigint NOT NULL
-       );`,
-    ).then(
-      () => undefined,
-      (error) => {
-        ready = undefined
-        throw error
-      },
-    )
-    return ready
-  }
+  const ensure = ensureOnce(
+    query,
+    'creating the flow-control tables',
+    lockKey,
+    `CREATE TABLE IF NOT EXISTS ${queue} (
+      activity text NOT NULL,
+      holder text NOT NULL,
+      key text,
+      since bigint NOT NULL,
+      owner text NOT NULL,
+      running boolean NOT NULL,
+      seen_at bigint NOT NULL,
+      PRIMARY KEY (activity, holder)
+    );
+    CREATE TABLE IF NOT EXISTS ${starts} (
+      activity text NOT NULL,
+      key text,
+      at bigint NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ${indexName(starts, 'at')} ON ${starts} (activity, at);
+    CREATE TABLE IF NOT EXISTS ${activities} (
+      activity text PRIMARY KEY,
+      paused boolean NOT NULL,
+      failures integer NOT NULL,
+      open_until bigint,
+      probe text,
+      probe_until bigint NOT NULL,
+      updated_at bigint NOT NULL
+    );`,
+  )
   /** Held until the transaction ends: one admission (or release) of an activity at a time. */
   const lock = (q: TxQuery, kind: 'flow' | 'control', activity: string) =>
     q('SELECT pg_advisory_xact_lock(hashtext($1))', [`${lockKey} ${kind} ${activity}`])

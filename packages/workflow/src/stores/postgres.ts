@@ -81,6 +81,8 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
   const writers = positiveInteger('writers', opts.writers, 4)
   const max = positiveInteger('max', opts.max, 10)
   const t = (name: string) => `"${schema}"."${prefix}${name}"`
+  /** The advisory lock held while creating any of these tables: processes starting together do not race. */
+  const lockKey = `@backplane/workflow ${schema}.${prefix}`
   const T = {
     instances: t('instances'),
     history: t('history'),
@@ -331,9 +333,9 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
 
   const store: Store = {
     // Schedules (optional Store methods): their own table, created on first use under the DDL lock.
-    ...postgresSchedules(query, t('schedules'), `@backplane/workflow ${schema}.${prefix}`),
+    ...postgresSchedules(query, t('schedules'), lockKey),
     // Flow control (optional Store methods): likewise, each admission under a lock of its activity.
-    ...postgresFlow(query, transaction, t, `@backplane/workflow ${schema}.${prefix}`),
+    ...postgresFlow(query, transaction, t, lockKey),
     kind: 'postgres',
     shared: true,
     open() {
@@ -349,9 +351,7 @@ export function postgresStore(options: string | PostgresStoreOptions): Store {
           try {
             client = await candidate.connect()
             await client.query('BEGIN')
-            await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [
-              `@backplane/workflow ${schema}.${prefix}`,
-            ])
+            await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey])
             await client.query(ddl)
             await client.query('COMMIT')
             client.release()

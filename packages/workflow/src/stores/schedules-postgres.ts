@@ -5,6 +5,7 @@
  * claim one schedule at once, and a claim left by a killed process lapses at `lease_until`.
  */
 import type { ScheduleClaimOptions, ScheduleRecord, ScheduleStore } from '../schedule-store.js'
+import { ensureOnce, indexName } from './postgres-ddl.js'
 import { checkPut, rowToSchedule, scheduleToRow } from './schedules-sql.js'
 
 type Query = <R extends Record<string, unknown>>(what: string, sql: string, params?: unknown[]) => Promise<R[]>
@@ -12,32 +13,20 @@ type Row = { id: string; revision: number; data: unknown }
 
 /** `table` is the quoted, schema-qualified table name; `lockKey` the key of the store's DDL advisory lock. */
 export function postgresSchedules(query: Query, table: string, lockKey: string): ScheduleStore {
-  let ready: Promise<void> | undefined
-  // An index is named without its schema: it lives in its table's.
-  const index = table.slice(table.lastIndexOf('."') + 1).replace(/"$/, '_due"')
-  const ensure = (): Promise<void> => {
-    // One simple-protocol query is one transaction: the advisory lock holds until the table exists.
-    ready ??= query(
-      'creating the schedules table',
-      `SELECT pg_advisory_xact_lock(hashtext('${lockKey.replace(/'/g, "''")}'));
-       CREATE TABLE IF NOT EXISTS ${table} (
-         id text PRIMARY KEY,
-         revision int NOT NULL,
-         due bigint,
-         owner text,
-         lease_until bigint NOT NULL DEFAULT 0,
-         data jsonb NOT NULL
-       );
-       CREATE INDEX IF NOT EXISTS ${index} ON ${table} (due) WHERE due IS NOT NULL;`,
-    ).then(
-      () => undefined,
-      (error) => {
-        ready = undefined
-        throw error
-      },
-    )
-    return ready
-  }
+  const ensure = ensureOnce(
+    query,
+    'creating the schedules table',
+    lockKey,
+    `CREATE TABLE IF NOT EXISTS ${table} (
+      id text PRIMARY KEY,
+      revision int NOT NULL,
+      due bigint,
+      owner text,
+      lease_until bigint NOT NULL DEFAULT 0,
+      data jsonb NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ${indexName(table, 'due')} ON ${table} (due) WHERE due IS NOT NULL;`,
+  )
   return {
     async putSchedule(record: ScheduleRecord, expectedRevision: number) {
       checkPut(record, expectedRevision)

@@ -4,9 +4,10 @@
  * the pause and breaker control rows, data kept across reopening, and the limit holding across two
  * handles admitting at once. Skipped for a store without the group.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect } from 'vitest'
 import { type ControlChange, type FlowLimits, type FlowRequest, type FlowStore, flowMethods } from '../flow-store.js'
 import type { Store } from '../store.js'
+import { groupTest } from './method-group.js'
 import { type Suite, T0 } from './suite.js'
 
 const req = (holder: string, since: number, key: string | null = null): FlowRequest => ({ holder, key, since })
@@ -37,13 +38,8 @@ const ask = (
   })
 
 export function flowContractTests(name: string, suite: Suite): void {
-  const { fresh, reopen, open } = suite
-  const flowOf = async () => {
-    const store = await fresh()
-    const methods = flowMethods(store)
-    if (!methods) return undefined
-    return { store, f: methods }
-  }
+  const { reopen, open } = suite
+  const test = groupTest(suite, flowMethods)
   const again = async (store: Store): Promise<FlowStore> => {
     const other = await reopen(store)
     await other.open()
@@ -52,10 +48,7 @@ export function flowContractTests(name: string, suite: Suite): void {
   }
 
   describe(`${name} store: the flow-control methods`, () => {
-    it('admits the earliest requests up to the concurrency, and keeps freed capacity for the next in order', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('admits the earliest requests up to the concurrency, and keeps freed capacity for the next in order', async (f) => {
       const limits = { concurrency: 2 }
       expect(await ask(f, 'p1', T0, limits, [req('h5', 5), req('h2', 2), req('h4', 4), req('h1', 1)])).toEqual({
         granted: ['h1', 'h2'],
@@ -77,10 +70,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect((await ask(f, 'p1', T0, tie, [req('x-b', 7), req('x-a', 7)], other)).granted).toEqual(['x-a'])
     })
 
-    it('limits each key on its own, passing over a full key, and not null keys', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('limits each key on its own, passing over a full key, and not null keys', async (f) => {
       const limits = { keyConcurrency: 1 }
       const requests = [req('a1', 1, 'a'), req('a2', 2, 'a'), req('b1', 3, 'b'), req('n1', 4), req('n2', 5)]
       expect(await ask(f, 'p1', T0, limits, requests)).toEqual({ granted: ['a1', 'b1', 'n1', 'n2'], retryAt: null })
@@ -89,10 +79,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect((await ask(f, 'p1', T0 + 2, limits, [req('a2', 2, 'a')])).granted).toEqual(['a2'])
     })
 
-    it('limits the rate of starts and says when the window next has room', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('limits the rate of starts and says when the window next has room', async (f) => {
       const limits = { rate: { limit: 2, per: 1000 } }
       const requests = [req('r1', 1), req('r2', 2), req('r3', 3)]
       expect(await ask(f, 'p1', T0, limits, requests)).toEqual({ granted: ['r1', 'r2'], retryAt: T0 + 1000 })
@@ -102,10 +89,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect(await ask(f, 'p1', T0 + 1000, limits, [req('r3', 3)])).toEqual({ granted: ['r3'], retryAt: null })
     })
 
-    it('limits the rate of each key, reporting when the asker may retry', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('limits the rate of each key, reporting when the asker may retry', async (f) => {
       const limits = { keyRate: { limit: 1, per: 500 } }
       const requests = [req('x1', 1, 'x'), req('x2', 2, 'x'), req('y1', 3, 'y')]
       expect(await ask(f, 'p1', T0, limits, requests)).toEqual({ granted: ['x1', 'y1'], retryAt: T0 + 500 })
@@ -114,10 +98,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect(await ask(f, 'p1', T0 + 500, limits, [req('x2', 2, 'x')])).toEqual({ granted: ['x2'], retryAt: null })
     })
 
-    it('drops a waiting row its owner stopped refreshing: it no longer holds the queue', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('drops a waiting row its owner stopped refreshing: it no longer holds the queue', async (f) => {
       const limits = { concurrency: 1 }
       expect((await ask(f, 'p1', T0, limits, [req('h0', 0)])).granted).toEqual(['h0'])
       expect((await ask(f, 'p2', T0, limits, [req('w1', 1)])).granted).toEqual([])
@@ -127,10 +108,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect((await ask(f, 'p1', T0 + 1000, limits, [req('w2', 2)], late)).granted).toEqual(['w2'])
     })
 
-    it('frees the slot of a running row not refreshed, and keeps one its owner refreshes', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('frees the slot of a running row not refreshed, and keeps one its owner refreshes', async (f) => {
       const limits = { concurrency: 1 }
       expect((await ask(f, 'p1', T0, limits, [req('h1', 1)])).granted).toEqual(['h1'])
       expect((await ask(f, 'p2', T0 + 100, limits, [req('h2', 2)])).granted).toEqual([])
@@ -142,10 +120,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect((await ask(f, 'p2', T0 + 2000, limits, [req('h2', 2)], lapsed)).granted).toEqual(['h2'])
     })
 
-    it('a request for a running holder (taken over from a dead process) waits for its row to lapse, then runs', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('a request for a running holder (taken over from a dead process) waits for its row to lapse, then runs', async (f) => {
       const limits = { keyConcurrency: 1 }
       // p1 runs h1 (key k) and dies; p2 takes the call over and asks for the same holder.
       expect((await ask(f, 'p1', T0, limits, [req('h1', 1, 'k')])).granted).toEqual(['h1'])
@@ -157,10 +132,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       ])
     })
 
-    it('keeps the place of a repeated request (the since of its first registration)', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('keeps the place of a repeated request (the since of its first registration)', async (f) => {
       const limits = { concurrency: 1 }
       expect((await ask(f, 'p1', T0, limits, [req('h0', 0)])).granted).toEqual(['h0'])
       expect((await ask(f, 'p1', T0, limits, [req('x', 10)])).granted).toEqual([])
@@ -170,10 +142,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect((await ask(f, 'p1', T0 + 2, limits, [req('x', 30)])).granted).toEqual(['x'])
     })
 
-    it('frees a slot on release; releasing unknown holders changes nothing', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('frees a slot on release; releasing unknown holders changes nothing', async (f) => {
       const limits = { concurrency: 1 }
       expect((await ask(f, 'p1', T0, limits, [req('h1', 1)])).granted).toEqual(['h1'])
       await f.releaseActivity('act', ['nope'])
@@ -184,10 +153,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect((await ask(f, 'p1', T0 + 2, limits, [req('h2', 2)])).granted).toEqual(['h2'])
     })
 
-    it('pauses and resumes activities, listed bytewise by activity', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('pauses and resumes activities, listed bytewise by activity', async (f) => {
       expect(await f.listActivityControls()).toEqual([])
       const paused = await f.controlActivity('b', { kind: 'pause' }, T0)
       expect(paused).toEqual({
@@ -213,10 +179,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       ])
     })
 
-    it('opens the breaker after threshold failures, lets one probe through when due, and closes or reopens it', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { f } = got
+    test('opens the breaker after threshold failures, lets one probe through when due, and closes or reopens it', async (f) => {
       const control = (change: ControlChange, at: number) => f.controlActivity('api', change, at)
       const fail = (holder: string) => ({ kind: 'failure', holder, threshold: 3, cooldown: 1000 }) as const
       const probe = (holder: string, until: number) => ({ kind: 'probe', holder, until }) as const
@@ -267,10 +230,7 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect((await f.listActivityControls()).map((c) => c.activity)).toEqual(['api'])
     })
 
-    it('keeps queue rows and controls across close and open', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const { store, f } = got
+    test('keeps queue rows and controls across close and open', async (f, store) => {
       const limits = { concurrency: 1 }
       expect((await ask(f, 'p1', T0, limits, [req('h1', 1), req('h2', 2)])).granted).toEqual(['h1'])
       await f.controlActivity('act', { kind: 'pause' }, T0)
@@ -284,10 +244,8 @@ export function flowContractTests(name: string, suite: Suite): void {
       expect((await g.listActivityControls()).map((c) => [c.activity, c.paused])).toEqual([['act', true]])
     })
 
-    it('never runs more than the concurrency across two handles admitting at once', async (t) => {
-      const got = await flowOf()
-      if (!got) return t.skip()
-      const handles = [got.f, await again(got.store)]
+    test('never runs more than the concurrency across two handles admitting at once', async (first, store) => {
+      const handles = [first, await again(store)]
       const limits = { concurrency: 3 }
       const owners = 3
       const perOwner = 4

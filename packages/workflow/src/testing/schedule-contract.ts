@@ -3,8 +3,9 @@
  * writes, listing, deleting, and claims that take due schedules once until their lease lapses.
  * Skipped for a store without the group.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect } from 'vitest'
 import { type ScheduleRecord, scheduleMethods } from '../schedule-store.js'
+import { groupTest } from './method-group.js'
 import { type Suite, T0 } from './suite.js'
 
 export function scheduleRecord(id: string, revision: number, patch: Partial<ScheduleRecord> = {}): ScheduleRecord {
@@ -34,19 +35,11 @@ export function scheduleRecord(id: string, revision: number, patch: Partial<Sche
 }
 
 export function scheduleContractTests(name: string, suite: Suite): void {
-  const { fresh, reopen, open } = suite
-  const schedulesOf = async () => {
-    const store = await fresh()
-    const methods = scheduleMethods(store)
-    if (!methods) return undefined
-    return { store, s: methods }
-  }
+  const { reopen, open } = suite
+  const test = groupTest(suite, scheduleMethods)
 
   describe(`${name} store: the schedule methods`, () => {
-    it('creates a schedule once and writes it compare-and-set on the revision', async (t) => {
-      const got = await schedulesOf()
-      if (!got) return t.skip()
-      const { s } = got
+    test('creates a schedule once and writes it compare-and-set on the revision', async (s) => {
       expect(await s.putSchedule(scheduleRecord('a', 1), 0)).toBe(true)
       expect(await s.putSchedule(scheduleRecord('a', 1, { skipped: 9 }), 0)).toBe(false)
       expect(await s.getSchedule('a')).toEqual(scheduleRecord('a', 1))
@@ -60,10 +53,7 @@ export function scheduleContractTests(name: string, suite: Suite): void {
       await expect(s.putSchedule(scheduleRecord('b', 3), 0)).rejects.toThrow(/revision/)
     })
 
-    it('lists schedules by id and deletes them', async (t) => {
-      const got = await schedulesOf()
-      if (!got) return t.skip()
-      const { s } = got
+    test('lists schedules by id and deletes them', async (s) => {
       for (const id of ['b', 'a', 'c']) await s.putSchedule(scheduleRecord(id, 1), 0)
       expect((await s.listSchedules()).map((r) => r.id)).toEqual(['a', 'b', 'c'])
       expect(await s.deleteSchedule('b')).toBe(true)
@@ -71,10 +61,7 @@ export function scheduleContractTests(name: string, suite: Suite): void {
       expect((await s.listSchedules()).map((r) => r.id)).toEqual(['a', 'c'])
     })
 
-    it('claims due schedules once, in due order, until the lease lapses or the schedule is written', async (t) => {
-      const got = await schedulesOf()
-      if (!got) return t.skip()
-      const { s } = got
+    test('claims due schedules once, in due order, until the lease lapses or the schedule is written', async (s) => {
       await s.putSchedule(scheduleRecord('late', 1, { nextTick: T0 + 2000 }), 0)
       await s.putSchedule(scheduleRecord('early', 1, { nextTick: T0 + 1000 }), 0)
       await s.putSchedule(scheduleRecord('future', 1, { nextTick: T0 + 99_000 }), 0)
@@ -103,12 +90,10 @@ export function scheduleContractTests(name: string, suite: Suite): void {
       ).toEqual(['queued'])
     })
 
-    it('keeps schedules across close and open', async (t) => {
-      const got = await schedulesOf()
-      if (!got) return t.skip()
-      await got.s.putSchedule(scheduleRecord('kept', 1), 0)
-      await got.store.close()
-      const again = await reopen(got.store)
+    test('keeps schedules across close and open', async (s, store) => {
+      await s.putSchedule(scheduleRecord('kept', 1), 0)
+      await store.close()
+      const again = await reopen(store)
       await again.open()
       open.push(again)
       expect(await scheduleMethods(again)?.getSchedule('kept')).toEqual(scheduleRecord('kept', 1))

@@ -1,4 +1,7 @@
 import pg from 'pg'
+import { afterAll, beforeAll } from 'vitest'
+import { postgresStore } from '../../src/stores/postgres.js'
+import { requireBuild } from './runner.js'
 
 /** DATABASE_URL, or an error telling how to get it: PostgreSQL tests never skip. */
 export function databaseUrl(): string {
@@ -25,4 +28,25 @@ export async function dropSchemas(url: string, schemas: readonly string[]): Prom
   } finally {
     await client.end()
   }
+}
+
+/**
+ * A schema of its own for a test file whose engine processes share PostgreSQL (needs DATABASE_URL
+ * and the built package). Its tables are created before the tests, as the processes would race to
+ * (harmlessly, under an advisory lock), and it is dropped after them.
+ */
+export function processSchema(prefix: string): string {
+  const schema = schemaName(prefix)
+  beforeAll(async () => {
+    const url = databaseUrl()
+    requireBuild()
+    const store = postgresStore({ connectionString: url, schema })
+    await store.open()
+    await store.close()
+  })
+  afterAll(async () => {
+    const url = process.env.DATABASE_URL
+    if (url) await dropSchemas(url, [schema])
+  })
+  return schema
 }
