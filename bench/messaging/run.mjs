@@ -3,7 +3,9 @@
 // machine. Each measurement is its own process (worker.mjs); rounds interleave ours and raw.
 // Throughput: COUNT messages published in batches of 100 (8 batches in flight) until the last
 // one was handled. Latency: one message at a time, publish to handler. Writes the
-// `## messaging` section of BENCHMARKS.md. Run with `npm run bench -- messaging`.
+// `## messaging` section of BENCHMARKS.md. Run with `npm run bench -- messaging`;
+// BENCH_MESSAGING_BROKERS=jetstream (a comma-separated list) measures only those rows and, like
+// BENCH_MESSAGING_ROUNDS, leaves BENCHMARKS.md as it is.
 
 import { spawnSync } from 'node:child_process'
 import { availableParallelism, cpus, loadavg } from 'node:os'
@@ -17,7 +19,8 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
 const COMMAND = 'npm run bench -- messaging'
 const ROUNDS = Number(process.env.BENCH_MESSAGING_ROUNDS ?? 3)
-const isDefaultRun = process.env.BENCH_MESSAGING_ROUNDS === undefined
+const ONLY = process.env.BENCH_MESSAGING_BROKERS?.split(',').filter(Boolean)
+const isDefaultRun = process.env.BENCH_MESSAGING_ROUNDS === undefined && ONLY === undefined
 
 const BROKERS = [
   {
@@ -36,9 +39,11 @@ const BROKERS = [
     raw: 'jetstream/raw',
     count: 20_000,
     latency: 1000,
-    target: '>= 0.9x raw nats.js',
+    target: '>= 0.9x raw nats.js (v3)',
   },
-]
+].filter((broker) => ONLY === undefined || ONLY.includes(broker.name))
+if (BROKERS.length === 0)
+  throw new Error(`BENCH_MESSAGING_BROKERS names no broker: expected memory, kafka or jetstream`)
 
 function run(cmd, args, env = process.env) {
   return spawnSync(cmd, args, { cwd: root, env, encoding: 'utf8', timeout: 600_000 })
@@ -163,4 +168,7 @@ const section = [
   ...targets,
   '',
 ].join('\n')
-publishSection('messaging', section, { isDefaultRun, overrides: 'BENCH_MESSAGING_ROUNDS' })
+publishSection('messaging', section, {
+  isDefaultRun,
+  overrides: ONLY === undefined ? 'BENCH_MESSAGING_ROUNDS' : 'BENCH_MESSAGING_BROKERS',
+})

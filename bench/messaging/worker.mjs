@@ -62,10 +62,11 @@ async function ours(url, brokerOptions, subscribeOptions, cleanup) {
 
 /** Deletes the stream our adapter made for `topic` (BP_bench_…), as the raw side deletes its own. */
 async function deleteStreamOf(topic) {
-  const { connect } = await import('nats')
+  const { connect } = await import('@nats-io/transport-node')
+  const { jetstreamManager } = await import('@nats-io/jetstream')
   const nc = await connect({ servers: process.env.NATS_URL })
   try {
-    const jsm = await nc.jetstreamManager()
+    const jsm = await jetstreamManager(nc)
     await jsm.streams.delete(await jsm.streams.find(topic))
   } finally {
     await nc.close()
@@ -151,13 +152,14 @@ async function rawKafka() {
   }
 }
 
-// --- raw nats.js JetStream: pipelined js.publish with msgID, pull consumer with explicit ack --
+// --- raw nats.js v3 JetStream: pipelined js.publish with msgID, pull consumer with explicit ack
+// (@nats-io/transport-node + @nats-io/jetstream; v3 has no codecs: JSON by hand, as v2's JSONCodec did)
 async function rawJetStream() {
-  const { connect, AckPolicy, DeliverPolicy, JSONCodec } = await import('nats')
+  const { connect } = await import('@nats-io/transport-node')
+  const { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } = await import('@nats-io/jetstream')
   const nc = await connect({ servers: process.env.NATS_URL })
-  const jsm = await nc.jetstreamManager()
-  const js = nc.jetstream()
-  const codec = JSONCodec()
+  const jsm = await jetstreamManager(nc)
+  const js = jetstream(nc)
   const topic = `bench.raw.${randomUUID().slice(0, 8)}`
   const stream = `BENCHRAW_${randomUUID().slice(0, 8)}`
   await jsm.streams.add({ name: stream, subjects: [topic] })
@@ -173,7 +175,7 @@ async function rawJetStream() {
       messages = await consumer.consume({ max_messages: 256 })
       void (async () => {
         for await (const m of messages) {
-          onMessage(codec.decode(m.data))
+          onMessage(m.json())
           m.ack()
         }
       })()
@@ -181,7 +183,7 @@ async function rawJetStream() {
     async publishBatch(from, n) {
       await Promise.all(
         Array.from({ length: n }, (_, k) =>
-          js.publish(topic, codec.encode(payload(from + k)), { msgID: randomUUID() }),
+          js.publish(topic, JSON.stringify(payload(from + k)), { msgID: randomUUID() }),
         ),
       )
     },

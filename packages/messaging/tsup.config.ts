@@ -46,8 +46,8 @@ export default defineConfig([
     external: [/^@backplane\/messaging(\/|$)/, 'vitest', '@opentelemetry/context-async-hooks', '@opentelemetry/core'],
   },
   {
-    // The backplane-bridge command (bin/backplane-bridge.js loads it): ESM only, no types.
-    entry: { 'bridge-cli': 'src/bridge-cli.ts' },
+    // The backplane-bridge and backplane-messaging commands (their bin/ files load them): ESM only, no types.
+    entry: { 'bridge-cli': 'src/bridge-cli.ts', 'messaging-cli': 'src/cli.ts' },
     format: ['esm'],
     noExternal: ['@backplane/internal'],
     sourcemap: true,

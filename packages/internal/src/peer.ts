@@ -11,9 +11,12 @@ export function isModuleMissing(error: unknown, name?: string): boolean {
   return name === undefined || message.includes(`'${name}'`) || message.includes(`'${name}/`)
 }
 
-/** Imports an optional peer and returns the module as imported (a CommonJS peer's API may sit on `default`). */
+/**
+ * Imports an optional peer and returns the module as imported (a CommonJS peer's API may sit on
+ * `default`). `name` lists every package the import needs, when it needs several.
+ */
 export async function loadPeer<T>(
-  name: string,
+  name: string | readonly string[],
   importer: () => Promise<unknown>,
   onMissing: (cause: unknown) => Error,
 ): Promise<T> {
@@ -21,7 +24,8 @@ export async function loadPeer<T>(
     const mod = (await importer()) as { default?: unknown }
     return mod as T
   } catch (error) {
-    if (isModuleMissing(error, name)) throw onMissing(error)
+    const names = typeof name === 'string' ? [name] : name
+    if (names.some((n) => isModuleMissing(error, n))) throw onMissing(error)
     throw error
   }
 }

@@ -91,6 +91,16 @@ describe('optional peers', () => {
     const inner = () =>
       Promise.reject(Object.assign(new Error("Cannot find module 'grpc'"), { code: 'MODULE_NOT_FOUND' }))
     await expect(loadPeer('etcd3', inner, () => new Error('npm install etcd3'))).rejects.toThrow("'grpc'")
+    // An adapter needing two packages: either one missing is the peer missing.
+    const second = () =>
+      Promise.reject(
+        Object.assign(new Error("Cannot find package '@nats-io/jetstream' imported from x"), {
+          code: 'ERR_MODULE_NOT_FOUND',
+        }),
+      )
+    await expect(
+      loadPeer(['@nats-io/transport-node', '@nats-io/jetstream'], second, () => new Error('npm install both')),
+    ).rejects.toThrow('npm install both')
     expect(isModuleMissing(new Error('other'))).toBe(false)
     const near = Object.assign(new Error("Cannot find package 'pg-protocol'"), { code: 'ERR_MODULE_NOT_FOUND' })
     expect(isModuleMissing(near, 'pg')).toBe(false)

@@ -1,6 +1,8 @@
 import { hostname } from 'node:os'
+import { performance } from 'node:perf_hooks'
 import { EventEmitter } from 'eventemitter3'
 import { createDeliveryProcessor, type DeadLetterEvent, type Handler } from './consumer.js'
+import { createDeadLetters, type DeadLetterOptions, type DeadLetters } from './dead-letters.js'
 import { memoryDedupeStore } from './dedupe.js'
 import { type EnvelopeOptions, encodeMessage } from './envelope.js'
 import { MessagingError } from './errors.js'
@@ -35,6 +37,8 @@ export interface BrokerEvents {
   deadLetter: (event: DeadLetterEvent) => void
   /** A de-duplicating subscription skipped a message it had handled. */
   duplicate: (event: { topic: string; group: string | undefined; id: string }) => void
+  /** A subscription skipped a replayed dead letter meant for another group (`replayGroup`). */
+  replaySkipped: (event: { topic: string; group: string | undefined; id: string; replayGroup: string }) => void
 }
 
 export interface BrokerHealth {
@@ -70,6 +74,8 @@ export interface Broker {
   publishBatch<T>(topic: TopicLike<T>, messages: BatchMessage<T>[]): Promise<PublishResult[]>
   subscribe<T>(topic: TopicLike<T>, handler: Handler<T>, options?: SubscribeOptions): Promise<Subscription>
   health(): BrokerHealth
+  /** The dead letters of `topic`: list, inspect and replay them (brokers that keep messages). */
+  deadLetters(topic: TopicLike<unknown>, options?: DeadLetterOptions): DeadLetters
   readonly events: EventEmitter<BrokerEvents>
   /** Closes every subscription (gracefully), then the connection. */
   close(): Promise<void>
@@ -79,7 +85,11 @@ function isStringRecord(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false
   const prototype = Object.getPrototypeOf(value)
   if (prototype !== Object.prototype && prototype !== null) return false
-  for (const name in value) if (typeof (value as Record<string, unknown>)[name] !== 'string') return false
+  for (const name in value) {
+    if (typeof (value as Record<string, unknown>)[name] !== 'string') return false
+    // Left to the schema, which refuses it and says why.
+    if (name.length === 9 && name.toLowerCase() === '__proto__') return false
+  }
   return true
 }
 
@@ -194,7 +204,11 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
       messageId: messages.length === 1 ? messages[0]?.headers['ce-id'] : undefined,
     }
     const { span, context: sendContext } = startSendSpan(attributes)
-    for (const message of messages) injectContext(sendContext, message.headers)
+    // One context for the whole batch: inject it once, then copy what it wrote (nothing at all
+    // without a propagator or a trace), rather than going through the propagation API per message.
+    const trace: Record<string, string> = {}
+    injectContext(sendContext, trace)
+    for (const name in trace) for (const message of messages) message.headers[name] = trace[name] as string
     const started = performance.now()
     let failure: unknown
     try {
@@ -212,7 +226,7 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
           )
     } finally {
       endSpan(span, failure)
-      recordDuration('send', (performance.now() - started) / 1000, attributes, failure)
+      recordDuration('send', started, attributes, failure)
     }
   }
 
@@ -251,6 +265,8 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
         signal: abort.signal,
         onDeadLetter: (event) => events.emit('deadLetter', event),
         onDuplicate: (id) => events.emit('duplicate', { topic: name, group: options.group, id }),
+        onReplaySkipped: (id, replayGroup) =>
+          events.emit('replaySkipped', { topic: name, group: options.group, id, replayGroup }),
       },
       handler,
     )
@@ -327,6 +343,8 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
       since,
       lastError,
     }),
+    deadLetters: (topic, deadLetterOptions) =>
+      createDeadLetters({ transport, source, logger, assertOpen }, topicName(topic), deadLetterOptions),
     events,
     close() {
       closing ??= (async () => {

@@ -1,11 +1,13 @@
+import { performance } from 'node:perf_hooks'
 import { backoffDelay } from '@backplane/internal'
 import { context } from '@opentelemetry/api'
 import type { z } from 'zod'
+import { REPLAY } from './dead-letters-headers.js'
 import type { DedupeStore } from './dedupe.js'
 import { decodeBody, dedupeKey, type Message, messageId, PUBLISHED, publishedAt } from './envelope.js'
 import { NonRetryableError, RetryAfterError } from './errors.js'
 import type { ResolvedSubscribeOptions } from './options.js'
-import { RunningDeliveries } from './running.js'
+import { RunningDeliveries, type RunningEntry } from './running.js'
 import { endSpan, extractContext, recordDuration, startProcessSpan, tracerRegistered } from './telemetry.js'
 import { schemaIssues } from './topic.js'
 import type { LoggerLike, Transport, TransportDelivery, TransportMessage } from './transport.js'
@@ -45,6 +47,8 @@ export interface ConsumerContext<T> {
   signal: AbortSignal
   onDeadLetter: (event: DeadLetterEvent) => void
   onDuplicate: (id: string) => void
+  /** A replayed dead letter meant for another group (`backplane-replay-group`) was acked unhandled. */
+  onReplaySkipped: (id: string, replayGroup: string) => void
 }
 
 /**
@@ -126,6 +130,9 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
   const { options, transport } = ctx
   const deadLetterTopic = options.deadLetter === undefined ? `${ctx.topic}.dlq` : options.deadLetter
   const inProgress = new Set<string>()
+  // The signal's `aborted` getter checks its receiver on every read: once per message adds up.
+  let closing = ctx.signal.aborted
+  ctx.signal.addEventListener('abort', () => (closing = true), { once: true })
 
   async function deadLetter(
     delivery: TransportDelivery,
@@ -155,6 +162,8 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
       [PUBLISHED]: at,
     }
     if (ctx.group !== undefined) headers[DLQ.group] = ctx.group
+    // A replay that failed again: readers of the dead-letter topic must not skip it as another group's.
+    if (headers[REPLAY.group] !== undefined) delete headers[REPLAY.group]
     const message: TransportMessage = { topic: deadLetterTopic, key: delivery.key, headers, value: delivery.value }
     await transport.publish([message])
     ctx.logger.warn({ topic: ctx.topic, group: ctx.group, id, reason, deadLetterTopic }, 'message dead-lettered')
@@ -178,7 +187,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
       throw failure
     } finally {
       endSpan(span, failure)
-      recordDuration('process', (performance.now() - started) / 1000, attributes, failure)
+      recordDuration('process', started, attributes, failure)
     }
   }
 
@@ -217,6 +226,12 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
    */
   function process(delivery: TransportDelivery): Promise<void> {
     try {
+      // A replay goes to the group that failed the message only: the others handled it already.
+      const replayGroup = delivery.headers[REPLAY.group]
+      if (replayGroup !== undefined && replayGroup !== ctx.group) {
+        ctx.onReplaySkipped(messageId(delivery), replayGroup)
+        return delivery.ack()
+      }
       const firstAttempt = delivery.redeliveries + 1
       let data: unknown
       try {
@@ -234,7 +249,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
         data = checked.data
       }
       if (ctx.dedupe) return deduplicated(delivery, data as T, firstAttempt, ctx.dedupe)
-      return attempts(delivery, data as T, firstAttempt, undefined)
+      return attempt(delivery, data as T, firstAttempt, undefined)
     } catch (error) {
       return unprocessed(delivery, error)
     }
@@ -257,68 +272,150 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     }
     inProgress.add(key)
     try {
-      await attempts(delivery, data, firstAttempt, key)
+      await attempt(delivery, data, firstAttempt, key)
     } finally {
       inProgress.delete(key)
     }
   }
 
-  async function attempts(delivery: TransportDelivery, data: T, firstAttempt: number, key: string | undefined) {
-    const id = messageId(delivery)
+  /**
+   * One attempt, run without an async function when nothing needs one: no trace to continue or
+   * record, a handler that returns no promise and succeeds, no de-duplication. An async function
+   * would cost a promise, a heap frame for its locals and a turn of the microtask queue per
+   * message, a good part of what the core adds to a memory delivery. A promise from the handler
+   * goes on in `awaitHandler`, a failure in `settle`, a trace (or a closing subscription) in
+   * `tracedAttempt`. Resolves once the delivery is acked or released.
+   */
+  function attempt(delivery: TransportDelivery, data: T, n: number, key: string | undefined): Promise<void> {
+    if (closing || delivery.headers.traceparent !== undefined || tracerRegistered()) {
+      return tracedAttempt(delivery, data, n, key)
+    }
+    const message = new DeliveredMessage(
+      messageId(delivery),
+      ctx.topic,
+      delivery.key,
+      data,
+      delivery.headers,
+      n,
+      delivery.value,
+    )
+    const started = performance.now()
+    const entry = running.add(delivery, started)
+    let result: unknown
     try {
-      for (let attempt = firstAttempt; ; attempt++) {
-        if (ctx.signal.aborted) return await delivery.release()
-        const message = new DeliveredMessage(
-          id,
-          ctx.topic,
-          delivery.key,
-          data,
-          delivery.headers,
-          attempt,
-          delivery.value,
-        )
-        const started = performance.now()
-        const entry = running.add(delivery, started)
-        let failure: unknown
-        let failed = false
-        try {
-          if (delivery.headers.traceparent === undefined && !tracerRegistered()) {
-            // Nothing to trace: no SDK records spans and no trace came with the message.
-            try {
-              const result = handler(message)
-              // A handler that returned no promise has finished: awaiting its value would cost
-              // a promise and a turn of the microtask queue per message for nothing.
-              if (isThenable(result)) await result
-            } catch (error) {
-              recordDuration('process', (performance.now() - started) / 1000, attributes, error ?? 'error')
-              throw error ?? new Error('handler threw a nullish value')
-            }
-            recordDuration('process', (performance.now() - started) / 1000, attributes)
-          } else {
-            await runTraced(message, delivery, started)
-          }
-        } catch (error) {
-          failed = true
-          failure = error
-        } finally {
-          running.remove(entry)
-        }
-        if (!failed) {
-          if (key !== undefined && ctx.dedupe) await ctx.dedupe.store.add(key, ctx.dedupe.ttl)
-          // Awaited rather than returned: an async function returning a promise waits for it
-          // through an extra job and two more promise reactions.
-          return await delivery.ack()
-        }
-        if (NonRetryableError.is(failure)) return await deadLettered(delivery, 'non-retryable', failure, attempt)
-        if (attempt >= options.retry.maxAttempts) return await deadLettered(delivery, 'max-attempts', failure, attempt)
-        ctx.logger.debug({ topic: ctx.topic, id, attempt, err: errorText(failure) }, 'handler failed; retrying')
-        const delay = RetryAfterError.is(failure) ? failure.delayMs : backoffDelay(options.retry, attempt)
-        if (!(await sleep(delay, ctx.signal))) return await delivery.release()
-      }
+      result = handler(message)
     } catch (error) {
-      // The dedupe store, the ack or a release failed (the handler's own errors are handled above).
+      running.remove(entry)
+      recordDuration('process', started, attributes, error ?? 'error')
+      return settle(delivery, data, n, key, error ?? new Error('handler threw a nullish value'))
+    }
+    if (isThenable(result)) return awaitHandler(delivery, data, n, key, entry, started, result)
+    running.remove(entry)
+    recordDuration('process', started, attributes)
+    if (key !== undefined) return settle(delivery, data, n, key, undefined)
+    // The ack's own promise when it succeeds: no async function to wrap it.
+    try {
+      return delivery.ack().then(undefined, (error: unknown) => unprocessed(delivery, error))
+    } catch (error) {
       return unprocessed(delivery, error)
     }
+  }
+
+  /** The rest of an attempt whose handler returned a promise. */
+  async function awaitHandler(
+    delivery: TransportDelivery,
+    data: T,
+    n: number,
+    key: string | undefined,
+    entry: RunningEntry,
+    started: number,
+    result: PromiseLike<unknown>,
+  ): Promise<void> {
+    let failure: unknown
+    try {
+      await result
+      recordDuration('process', started, attributes)
+    } catch (error) {
+      recordDuration('process', started, attributes, error ?? 'error')
+      failure = error ?? new Error('handler threw a nullish value')
+    } finally {
+      running.remove(entry)
+    }
+    if (failure === undefined && key === undefined) {
+      try {
+        // Awaited rather than returned: an async function returning a promise waits for it
+        // through an extra job and two more promise reactions.
+        return await delivery.ack()
+      } catch (error) {
+        return unprocessed(delivery, error)
+      }
+    }
+    return await settle(delivery, data, n, key, failure)
+  }
+
+  /** An attempt in a CONSUMER span; none at all once the subscription is closing (released). */
+  async function tracedAttempt(delivery: TransportDelivery, data: T, n: number, key: string | undefined) {
+    let failure: unknown
+    try {
+      if (closing) return await delivery.release()
+      const message = new DeliveredMessage(
+        messageId(delivery),
+        ctx.topic,
+        delivery.key,
+        data,
+        delivery.headers,
+        n,
+        delivery.value,
+      )
+      const started = performance.now()
+      const entry = running.add(delivery, started)
+      try {
+        await runTraced(message, delivery, started)
+      } catch (error) {
+        failure = error
+      } finally {
+        running.remove(entry)
+      }
+    } catch (error) {
+      return unprocessed(delivery, error)
+    }
+    return await settle(delivery, data, n, key, failure)
+  }
+
+  /**
+   * After attempt `n` (`failure` undefined when it succeeded): ack, remembering the message for
+   * de-duplication; dead-letter what cannot succeed; else wait the backoff and try again. A
+   * failure of the dedupe store, the ack or a release ends in `unprocessed`.
+   */
+  async function settle(
+    delivery: TransportDelivery,
+    data: T,
+    n: number,
+    key: string | undefined,
+    failure: unknown,
+  ): Promise<void> {
+    try {
+      if (failure === undefined) {
+        if (key !== undefined && ctx.dedupe) await ctx.dedupe.store.add(key, ctx.dedupe.ttl)
+        return await delivery.ack()
+      }
+      if (NonRetryableError.is(failure)) return await deadLettered(delivery, 'non-retryable', failure, n)
+      if (n >= options.retry.maxAttempts) return await deadLettered(delivery, 'max-attempts', failure, n)
+      const id = messageId(delivery)
+      ctx.logger.debug({ topic: ctx.topic, id, attempt: n, err: errorText(failure) }, 'handler failed; retrying')
+      const delay = RetryAfterError.is(failure) ? failure.delayMs : backoffDelay(options.retry, n)
+      if (!(await sleep(delay, ctx.signal))) return await delivery.release()
+    } catch (error) {
+      return unprocessed(delivery, error)
+    }
+    // Outside the try: a retry releases what it cannot finish itself.
+    let retry: Promise<void>
+    try {
+      retry = attempt(delivery, data, n + 1, key)
+    } catch (error) {
+      return unprocessed(delivery, error)
+    }
+    return await retry
   }
 
   return process

@@ -14,15 +14,20 @@ export interface AdapterModule {
 
 interface AdapterEntry {
   specifier: string
-  client: string | undefined
+  /** The packages its adapter imports: all of them are named when one is missing. */
+  clients: readonly string[] | undefined
   settings: 'kafka' | 'nats' | 'memory'
 }
 
 // Loaded by package name so each adapter stays a separate file: a NATS user never loads kafkajs.
 const ADAPTERS: Record<string, AdapterEntry> = {
-  'memory:': { specifier: '@backplane/messaging/memory', client: undefined, settings: 'memory' },
-  'kafka:': { specifier: '@backplane/messaging/kafka', client: 'kafkajs', settings: 'kafka' },
-  'nats:': { specifier: '@backplane/messaging/nats', client: 'nats', settings: 'nats' },
+  'memory:': { specifier: '@backplane/messaging/memory', clients: undefined, settings: 'memory' },
+  'kafka:': { specifier: '@backplane/messaging/kafka', clients: ['kafkajs'], settings: 'kafka' },
+  'nats:': {
+    specifier: '@backplane/messaging/nats',
+    clients: ['@nats-io/transport-node', '@nats-io/jetstream'],
+    settings: 'nats',
+  },
 }
 
 const AUTHORITY = /^([a-z][a-z0-9+.-]*:)\/\/(?:([^@/?#]*)@)?([^/?#]*)(.*)$/i
@@ -68,18 +73,18 @@ export async function createBroker(url: string, options: BrokerOptions = {}): Pr
     )
   }
   const load = () => import(entry.specifier) as Promise<AdapterModule>
-  const { client } = entry
+  const { clients } = entry
   // The adapter is what imports the client: a missing client shows as the adapter failing to load.
   const adapter =
-    client === undefined
+    clients === undefined
       ? await load()
       : await loadPeer<AdapterModule>(
-          client,
+          clients,
           load,
           (cause) =>
             new MessagingError(
               'MESSAGING_CLIENT_MISSING',
-              `${parsed.protocol}// brokers need the ${client} package: npm install ${client}`,
+              `${parsed.protocol}// brokers need the ${clients.join(' and ')} package${clients.length > 1 ? 's' : ''}: npm install ${clients.join(' ')}`,
               { cause },
             ),
         )

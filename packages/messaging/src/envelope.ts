@@ -1,3 +1,4 @@
+import { REPLAY } from './dead-letters-headers.js'
 import type { TransportMessage } from './transport.js'
 import { randomUUID } from './uuid.js'
 
@@ -124,6 +125,8 @@ export function encodeMessage(
     if (time !== undefined) headers[PUBLISHED] = isoNow()
     // Copied from a message received (a republish): its publish time is not this one's.
     else if (headers[PUBLISHED] !== undefined) delete headers[PUBLISHED]
+    // Nor is a replay's target group: the copy goes to every group of its own topic.
+    if (headers[REPLAY.group] !== undefined) delete headers[REPLAY.group]
   }
   return { topic, key: options.key, headers, value }
 }

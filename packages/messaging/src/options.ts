@@ -4,7 +4,18 @@ import type { DedupeStore } from './dedupe.js'
 import { MessagingError } from './errors.js'
 import { DEFAULT_RETRY, DEPRECATION_CODE, type LegacyRetryOptions, moveLegacyRetry } from './retry.js'
 
-const headers = z.record(z.string(), z.string())
+// `__proto__` cannot be a key of the plain objects headers travel in (assigning it sets the
+// prototype, and zod drops it): refused here rather than lost on the way.
+const hasProtoKey = (value: unknown) =>
+  typeof value === 'object' &&
+  value !== null &&
+  Object.keys(value).some((name) => name.length === 9 && name.toLowerCase() === '__proto__')
+const headerRecord = z.record(z.string(), z.string())
+// Typed as the record it pipes into: what callers pass is a Record<string, string>.
+const headers = z
+  .unknown()
+  .refine((value) => !hasProtoKey(value), { message: 'expected header names other than __proto__' })
+  .pipe(headerRecord) as unknown as typeof headerRecord
 
 export const publishOptionsSchema = z.strictObject({
   /** Partition/ordering key: messages of one key stay in order where the broker keeps order. */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { TransportDelivery } from './transport.js'
 
 /** A delivery whose handler is running; unlinked in O(1) when the handler ends. */

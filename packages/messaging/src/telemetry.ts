@@ -1,6 +1,8 @@
+import { performance } from 'node:perf_hooks'
 import {
   type Context,
   context,
+  createNoopMeter,
   type Histogram,
   metrics,
   ProxyTracerProvider,
@@ -89,7 +91,7 @@ export function endSpan(span: Span, error?: unknown): void {
   span.end()
 }
 
-let histograms: { provider: unknown; operation: Histogram; process: Histogram } | undefined
+let histograms: { provider: unknown; noop: boolean; operation: Histogram; process: Histogram } | undefined
 
 function durationHistograms() {
   // Made again when the app registers a meter provider after the first message.
@@ -98,6 +100,8 @@ function durationHistograms() {
   const meter = provider.getMeter(SCOPE)
   histograms = {
     provider,
+    // No meter provider registered: the API hands out its no-op meter (a singleton).
+    noop: meter === createNoopMeter(),
     operation: meter.createHistogram('messaging.client.operation.duration', {
       unit: 's',
       description: 'Duration of messaging operations initiated by a producer or consumer client.',
@@ -112,13 +116,20 @@ function durationHistograms() {
 
 const metricAttributes = new WeakMap<MessagingAttributes, Record<string, string>>()
 
+/**
+ * Records the time since `startedMs` (a `performance.now()` reading). Takes the start rather than
+ * the duration: without a meter provider nothing is recorded, and the clock is not read again for
+ * it (once per message on the consumer's path).
+ */
 export function recordDuration(
   operation: 'send' | 'process',
-  seconds: number,
+  startedMs: number,
   a: MessagingAttributes,
   error?: unknown,
 ): void {
   const h = durationHistograms()
+  if (h.noop) return
+  const seconds = (performance.now() - startedMs) / 1000
   let attributes: Record<string, string>
   if (error === undefined) {
     // One subscription records with the same attributes every time: build them once.

@@ -40,6 +40,20 @@ export interface TransportSubscription {
   close(): Promise<void>
 }
 
+/** A message read back from a topic by `Transport.scan`. */
+export interface ScannedMessage extends TransportMessage {
+  /**
+   * Where the message sits in its topic, stable while the broker keeps it: Kafka
+   * `partition:offset`, a JetStream stream sequence, a memory offset.
+   */
+  readonly position: string
+}
+
+export interface TransportScanOptions {
+  /** Aborting ends the scan: the iteration throws the signal's reason. */
+  signal?: AbortSignal | undefined
+}
+
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed'
 
 export interface TransportEvents {
@@ -68,6 +82,13 @@ export interface Transport {
   /** Resolves when the broker has accepted every message (in order per key). */
   publish(messages: TransportMessage[]): Promise<void>
   subscribe(topic: string, options: TransportSubscribeOptions, deliver: DeliveryHandler): Promise<TransportSubscription>
+  /**
+   * Optional, for brokers that keep messages: reads `topic` from its oldest kept message to its
+   * end as of the call (later messages may or may not come), without joining a consumer group
+   * that outlives the scan. A topic that does not exist scans as empty. Dead-letter listing and
+   * replay need it; without it they throw `MESSAGING_UNSUPPORTED`.
+   */
+  scan?(topic: string, options: TransportScanOptions): AsyncIterable<ScannedMessage>
   close(): Promise<void>
 }
 

@@ -21,6 +21,16 @@ describe('createBroker', () => {
       code: 'MESSAGING_INVALID_OPTIONS',
       message: expect.stringContaining('key: '),
     })
+    // A header named __proto__ (JSON.parse makes one) would vanish in the objects headers travel in.
+    for (const send of [
+      () => broker.publish('t', 1, { headers: JSON.parse('{"__proto__":"x"}') }),
+      () => broker.publishBatch('t', [{ data: 1, headers: JSON.parse('{"__PROTO__":"x"}') }]),
+    ]) {
+      await expect(send()).rejects.toMatchObject({
+        code: 'MESSAGING_INVALID_OPTIONS',
+        message: expect.stringContaining('headers: expected header names other than __proto__'),
+      })
+    }
     // Batch entries: the common shapes are checked without the schema, anything else still with it.
     await expect(broker.publishBatch('t', [{ data: 1, headers: { a: 1 } } as never])).rejects.toMatchObject({
       code: 'MESSAGING_INVALID_OPTIONS',

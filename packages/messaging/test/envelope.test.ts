@@ -86,6 +86,14 @@ describe('publish time', () => {
     expect(publishedAt({ ...copied, headers: { 'ce-time': stale } }).toISOString()).toBe(stale)
   })
 
+  it('a republish of a replayed dead letter goes to every group of its topic, not only the one that failed it', () => {
+    const copied = encodeMessage('routed', 1, 's', {
+      headers: { 'Backplane-Replay-Group': 'billing', 'backplane-replayed-from': 'orders.dlq@3' },
+    })
+    expect(copied.headers['backplane-replay-group']).toBeUndefined()
+    expect(copied.headers['backplane-replayed-from']).toBe('orders.dlq@3')
+  })
+
   it('a dead letter keeps the event time in ce-time; its publishedAt is when it was dead-lettered', async () => {
     const broker = await createBroker(`memory://dlq-time-${randomUUID()}`)
     const letters: Message<unknown>[] = []

@@ -49,12 +49,3 @@ export async function startServiceBase(runtime: Runtime, name: string): Promise<
     throw error
   }
 }
-
-/**
- * The consumer group of one service on one topic. On Kafka a group id is one group across every
- * topic it reads: a service reading 8 topics under one id would rebalance all 8 consumers each
- * time one joins. A group per service and topic keeps them independent on every broker.
- */
-export function groupOf(service: string, topic: { readonly name: string } | string): string {
-  return `${service}-${(typeof topic === 'string' ? topic : topic.name).replaceAll('.', '-')}`
-}

@@ -6,7 +6,7 @@ import { createServer } from 'node:http'
 import { withHttpLogging } from '@backplane/logging'
 import { z } from 'zod'
 import { closeServer, createRouter, listen, parse, sendJson } from '../lib/http.js'
-import { groupOf, type Service, startServiceBase } from '../lib/service.js'
+import { type Service, startServiceBase } from '../lib/service.js'
 import { type Runtime, serviceDb } from '../runtime.js'
 import { type MessageOf, OrdersStatus, STATE_RANK } from '../topics.js'
 
@@ -70,7 +70,7 @@ export async function startAnalytics(runtime: Runtime): Promise<Service> {
       log.info({ orderId: data.orderId, amountCents: data.amountCents }, 'revenue recorded')
   }
   const subscription = await broker.subscribe(OrdersStatus, onStatus, {
-    group: groupOf('analytics', OrdersStatus),
+    group: 'analytics',
     from: 'earliest',
     retry: { maxAttempts: 5 },
     concurrency: 16,

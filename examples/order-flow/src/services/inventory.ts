@@ -3,7 +3,7 @@
 // arrives before its reservation leaves a tombstone so the late reservation is rejected.
 import { catalog, productBySku } from '../catalog.js'
 import type { Sql } from '../lib/db.js'
-import { groupOf, type Service, startServiceBase } from '../lib/service.js'
+import { type Service, startServiceBase } from '../lib/service.js'
 import { type Runtime, serviceDb } from '../runtime.js'
 import {
   InventoryRejected,
@@ -134,8 +134,8 @@ export async function startInventory(runtime: Runtime): Promise<Service> {
 
   const options = { from: 'earliest' as const, retry: { maxAttempts: 5 }, concurrency: 16, ordered: true }
   const subscriptions = [
-    await broker.subscribe(InventoryReserve, onReserve, { ...options, group: groupOf('inventory', InventoryReserve) }),
-    await broker.subscribe(InventoryRelease, onRelease, { ...options, group: groupOf('inventory', InventoryRelease) }),
+    await broker.subscribe(InventoryReserve, onReserve, { ...options, group: 'inventory' }),
+    await broker.subscribe(InventoryRelease, onRelease, { ...options, group: 'inventory' }),
   ]
   log.info('inventory service started')
   return {

@@ -10,7 +10,7 @@ import { context, trace } from '@opentelemetry/api'
 import { z } from 'zod'
 import { productBySku } from '../catalog.js'
 import { closeServer, createRouter, HttpError, listen, parse, readJson, sendJson } from '../lib/http.js'
-import { groupOf, type Service, startServiceBase } from '../lib/service.js'
+import { type Service, startServiceBase } from '../lib/service.js'
 import { ORDER_EVENTS, type OrderContext, orderMachine } from '../order-machine.js'
 import { type Runtime, workflowStore } from '../runtime.js'
 import { OrderItem, OrderState } from '../topics.js'
@@ -99,7 +99,7 @@ export async function startOrders(runtime: Runtime): Promise<Service> {
           return { instance: data.orderId, event: { ...(data as object), type } }
         },
         {
-          subscribe: { group: groupOf('orders', topic), from: 'earliest', concurrency: 32 },
+          subscribe: { group: 'orders', from: 'earliest', concurrency: 32 },
           // A late answer (a payment after the order timed out) is recorded in the history, not dead-lettered.
           unhandledEvents: 'ignore',
         },

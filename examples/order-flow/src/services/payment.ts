@@ -3,7 +3,7 @@
 // publishes the same answer again instead of charging again; the provider's idempotency key covers
 // a crash between the charge and that table.
 
-import { groupOf, type Service, startServiceBase } from '../lib/service.js'
+import { type Service, startServiceBase } from '../lib/service.js'
 import type { Runtime } from '../runtime.js'
 import { serviceDb } from '../runtime.js'
 import {
@@ -130,8 +130,8 @@ export async function startPayment(runtime: Runtime): Promise<Service> {
 
   const options = { from: 'earliest' as const, retry: { maxAttempts: 5 }, concurrency: 16, ordered: true }
   const subscriptions = [
-    await broker.subscribe(OrdersCreated, onOrderCreated, { ...options, group: groupOf('payment', OrdersCreated) }),
-    await broker.subscribe(PaymentsRefund, onRefund, { ...options, group: groupOf('payment', PaymentsRefund) }),
+    await broker.subscribe(OrdersCreated, onOrderCreated, { ...options, group: 'payment' }),
+    await broker.subscribe(PaymentsRefund, onRefund, { ...options, group: 'payment' }),
   ]
   log.info({ broker: broker.health().system }, 'payment service started')
   return {

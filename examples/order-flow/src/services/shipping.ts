@@ -2,7 +2,7 @@
 // `shipment` workflow. The carrier's delivery report comes `shipping.deliveryDelay` later from a
 // durable timer in the workflow store, so a restart of this service delays nothing and loses nothing.
 import { createEngine, WorkflowError } from '@backplane/workflow'
-import { groupOf, type Service, startServiceBase } from '../lib/service.js'
+import { type Service, startServiceBase } from '../lib/service.js'
 import { type Runtime, workflowStore } from '../runtime.js'
 import { shipmentMachine } from '../shipment-machine.js'
 import { type MessageOf, ShipmentsCreate } from '../topics.js'
@@ -34,7 +34,7 @@ export async function startShipping(runtime: Runtime): Promise<Service> {
     }
   }
   const subscription = await broker.subscribe(ShipmentsCreate, onCreate, {
-    group: groupOf('shipping', ShipmentsCreate),
+    group: 'shipping',
     from: 'earliest',
     retry: { maxAttempts: 5 },
     concurrency: 16,

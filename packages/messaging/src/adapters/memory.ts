@@ -2,6 +2,7 @@ import {
   type ConnectionState,
   type DeliveryHandler,
   MessagingError,
+  type ScannedMessage,
   type Transport,
   type TransportDelivery,
   type TransportEvents,
@@ -20,6 +21,8 @@ import { EventEmitter } from 'eventemitter3'
 
 interface Member {
   deliver: DeliveryHandler
+  /** False once the member's own transport closed (the bus and the group outlive it). */
+  open: () => boolean
   window: number
   inFlight: number
   idle: (() => void) | undefined
@@ -195,7 +198,6 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
 
   function pump(log: TopicLog, group: Group): void {
     for (;;) {
-      if (state === 'closed') return
       if (deliveriesThisTurn >= DELIVERIES_PER_TURN) {
         startTurn()
         schedule(log, group)
@@ -207,7 +209,9 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
       if (!message) return
       const member = memberFor(group, message.key)
       // The member that owns this key is busy: wait for it, so the key's order holds.
-      if (!member || member.inFlight >= member.window) return
+      // Checked per member: a broker that published and closed at once still gets its messages to
+      // the other brokers of the bus.
+      if (!member?.open() || member.inFlight >= member.window) return
       if (again) group.redeliver.shift()
       else group.cursor++
       deliveriesThisTurn++
@@ -285,7 +289,13 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
         }
         log.groups.set(groupName, group)
       }
-      const member: Member = { deliver, window: opts.maxInFlight * 2 + 8, inFlight: 0, idle: undefined }
+      const member: Member = {
+        deliver,
+        open: () => state !== 'closed',
+        window: opts.maxInFlight * 2 + 8,
+        inFlight: 0,
+        idle: undefined,
+      }
       group.members.push(member)
       schedule(log, group)
       const owner = group
@@ -296,6 +306,22 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
           if (owner.anonymous) log.groups.delete(groupName)
           else if (owner.members.length > 0) schedule(log, owner)
         },
+      }
+    },
+
+    async *scan(topic, { signal }): AsyncGenerator<ScannedMessage> {
+      const log = bus.topics.get(topic)
+      if (!log) return
+      const end = log.base + log.messages.length
+      // By absolute offset: trimming may move `base` between two steps of the caller.
+      for (let offset = log.base; offset < end; offset++) {
+        signal?.throwIfAborted()
+        if (offset < log.base) {
+          offset = log.base
+          if (offset >= end) return
+        }
+        const message = log.messages[offset - log.base] as TransportMessage
+        yield { ...message, position: String(offset) }
       }
     },
 

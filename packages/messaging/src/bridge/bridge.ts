@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Broker, createBroker, silentLogger } from '@backplane/messaging'
+import type { EventEmitter } from 'eventemitter3'
 import { createAuthenticator } from './auth.js'
+import type { BridgeEvents } from './bridge-events.js'
 import type { BridgeContext } from './context.js'
 import { checkDeclared } from './declared.js'
 import { type EtcdStoreOptions, etcdStore } from './etcd-store.js'
 import { IdempotencyCache } from './idempotency.js'
 import { BridgeLifecycle } from './lifecycle.js'
 import { type BridgeOptions, parseBridgeOptions, type ResolvedBridgeOptions } from './options.js'
+import { deadLetterEndpoints } from './resources/dead-letters.js'
 import { eventsEndpoints } from './resources/events.js'
 import { healthEndpoints } from './resources/health.js'
 import { publishEndpoints } from './resources/publish.js'
@@ -32,6 +35,8 @@ export interface Bridge {
   readonly ready: Promise<void>
   /** The connected brokers, by name (after `ready`). */
   readonly brokers: ReadonlyMap<string, Broker>
+  /** `breaker` (a webhook breaker changed state) and `webhookDisabled` (a breaker disabled its subscription). */
+  readonly events: EventEmitter<BridgeEvents>
   /** Ends SSE streams, stops subscriptions and routes (in-flight deliveries finish), closes the brokers it opened. */
   close(): Promise<void>
 }
@@ -93,6 +98,8 @@ function buildContext(options: ResolvedBridgeOptions): BridgeContext {
           logger.error({ subscription: id, err: (error as Error)?.message }, 'could not remove the subscription'),
         )
     },
+    // A declared subscription's copy in the store keeps its origin (and createdAt) alongside the flag.
+    save: (stored, origin) => store.put('subscription', origin === 'config' ? { ...stored, origin: 'config' } : stored),
   })
   const routes = new RouteManager({ settings: options.routing, logger })
   const declared = checkDeclared(options, topics, policy)
@@ -143,12 +150,14 @@ export function createBridge(input: BridgeOptions): Bridge {
     ...eventsEndpoints(ctx),
     ...subscriptionEndpoints(ctx),
     ...routeEndpoints(ctx),
+    ...deadLetterEndpoints(ctx),
   ])
 
   return {
     handler,
     ready,
     brokers,
+    events: webhooks.events,
     async close() {
       if (lifecycle.phase === 'closing') return
       lifecycle.phase = 'closing'

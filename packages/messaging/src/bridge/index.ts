@@ -1,4 +1,6 @@
+export type { BreakerState } from './breaker.js'
 export { type Bridge, createBridge } from './bridge.js'
+export type { BreakerChangeEvent, BridgeEvents, WebhookDisabledEvent } from './bridge-events.js'
 export { answerClientError } from './client-error.js'
 export { type BridgeConfig, loadBridgeConfig } from './config.js'
 export { BridgeError, type BridgeErrorCode } from './errors.js'
@@ -17,5 +19,6 @@ export {
   type StoredSubscription,
   type StoreKind,
 } from './store.js'
+export type { BreakerView } from './webhook-breaker-report.js'
 export { parseRetryAfter, signWebhookBody, verifyWebhookSignature } from './webhook-client.js'
-export type { SubscriptionView } from './webhooks.js'
+export type { SubscriptionState, SubscriptionView } from './webhooks.js'

@@ -9,6 +9,8 @@ interface Instruments {
   webhookDuration: Histogram
   sseStreams: UpDownCounter
   routed: Counter
+  breakers: UpDownCounter
+  probes: Counter
 }
 
 let instruments: Instruments | undefined
@@ -21,6 +23,8 @@ let instruments: Instruments | undefined
  * - `backplane.bridge.webhook.duration` (s): `backplane.subscription.id`
  * - `backplane.bridge.sse.streams`: open SSE streams
  * - `backplane.bridge.route.messages`: `backplane.route.id`, `outcome` (`forwarded`, `filtered`, `failed`)
+ * - `backplane.bridge.webhook.breakers`: breakers not closed, by `backplane.subscription.id`, `state` (`open`, `half-open`, `disabled`)
+ * - `backplane.bridge.webhook.probes`: probe calls of half-open breakers, `backplane.subscription.id`, `outcome` (`success`, `failure`)
  */
 export function bridgeMetrics(): Instruments {
   const provider = metrics.getMeterProvider()
@@ -44,6 +48,12 @@ export function bridgeMetrics(): Instruments {
     }),
     routed: meter.createCounter('backplane.bridge.route.messages', {
       description: 'Messages read by routes, by outcome.',
+    }),
+    breakers: meter.createUpDownCounter('backplane.bridge.webhook.breakers', {
+      description: 'Webhook breakers that are not closed, by state.',
+    }),
+    probes: meter.createCounter('backplane.bridge.webhook.probes', {
+      description: 'Probe calls of half-open webhook breakers, by outcome.',
     }),
   }
   return instruments

@@ -21,6 +21,22 @@ const ROUTING_RETRY: Backoff = { maxAttempts: 10, initialDelay: 200, maxDelay: 3
 // Times are ms or duration strings ("30s", "5m"), read as in every @backplane package.
 const duration = durationSchema({ min: 1 })
 
+/** Waits before the probes of an open webhook breaker, as the webhook services users know do it. */
+const BREAKER_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h']
+
+/** A webhook breaker's settings, each one overridable per subscription. */
+const breakerFields = {
+  /** Consecutive failed calls (timeouts, connection errors, 5xx, 408, 429) that open it. */
+  failures: z.number().int().min(1).max(1_000_000),
+  /** The waits before each probe while it is open; the last one repeats. */
+  schedule: z
+    .array(durationSchema({ min: 1, max: 7 * 86_400_000 }))
+    .min(1)
+    .max(100),
+  /** Failing this long since it first opened, without a success, disables the subscription. */
+  disableAfter: durationSchema({ min: 1, max: 366 * 86_400_000 }),
+}
+
 export const subscriptionInputSchema = z.strictObject({
   id: idSchema.optional(),
   /** `[broker:]topic` */
@@ -36,6 +52,14 @@ export const subscriptionInputSchema = z.strictObject({
   deadLetter: z.union([z.string().min(1), z.literal(false)]).optional(),
   /** Calls in flight at once to this URL (per-key order is kept). */
   concurrency: z.number().int().min(1).max(1_024).optional(),
+  /** This subscription's breaker settings; the others are `webhooks.breaker`'s. */
+  breaker: z
+    .strictObject({
+      failures: breakerFields.failures.optional(),
+      schedule: breakerFields.schedule.optional(),
+      disableAfter: breakerFields.disableAfter.optional(),
+    })
+    .optional(),
 })
 export type SubscriptionInput = z.input<typeof subscriptionInputSchema>
 
@@ -162,6 +186,14 @@ export const bridgeOptionsSchema = z
         concurrency: z.number().int().min(1).default(8),
         /** A longer Retry-After is cut to this. */
         maxRetryAfter: duration.default(600_000),
+        /** The circuit breaker of each subscription (see the README's webhook section). */
+        breaker: z
+          .strictObject({
+            failures: breakerFields.failures.default(5),
+            schedule: breakerFields.schedule.prefault(BREAKER_SCHEDULE),
+            disableAfter: breakerFields.disableAfter.prefault('5d'),
+          })
+          .prefault({}),
       })
       .prefault({}),
     routing: z

@@ -32,6 +32,9 @@ export async function syncWithStore(ctx: StoreSyncContext): Promise<void> {
       }
       const again = previous?.origin === 'config'
       item.createdAt = again ? previous.createdAt : now
+      // Disabled by its breaker before the restart: it stays so until enabled over the API.
+      const disabled = again ? (previous as StoredSubscription).disabled : undefined
+      if (kind === 'subscription' && disabled !== undefined) (item as StoredSubscription).disabled = disabled
       const copy = { ...item, origin: 'config' as const }
       if (JSON.stringify(copy) !== JSON.stringify(previous)) {
         await (kind === 'subscription'
@@ -74,6 +77,11 @@ export async function syncWithStore(ctx: StoreSyncContext): Promise<void> {
 export function applyStoreChange(ctx: StoreSyncContext, change: StoreChange): void {
   const { declared, start, webhooks, routes, logger } = ctx
   if (ctx.lifecycle.phase === 'closing') return
+  if (change.kind === 'subscription' && change.item?.origin === 'config' && declared.has(change.kind, change.id)) {
+    // Another bridge running the same config disabled or enabled it.
+    webhooks.syncDisabled(change.id, change.item.disabled)
+    return
+  }
   if (declared.has(change.kind, change.id) || change.item?.origin === 'config') return
   const run = async () => {
     if (change.kind === 'subscription') {

@@ -15,9 +15,15 @@ export interface StoredSubscription {
   filter?: Filter | undefined
   deadLetter?: string | false | undefined
   concurrency?: number | undefined
+  /** Breaker settings of its own (ms); the bridge's `webhooks.breaker` for the others. */
+  breaker?:
+    | { failures?: number | undefined; schedule?: number[] | undefined; disableAfter?: number | undefined }
+    | undefined
   createdAt: string
   /** Set on the copy of a subscription declared in the config (kept for its `createdAt`). */
   origin?: 'config' | undefined
+  /** Disabled by its breaker (no success for `disableAfter`) until `POST /v1/subscriptions/{id}/enable`. */
+  disabled?: { at: string; reason: string } | undefined
 }
 
 export interface StoredRoute {

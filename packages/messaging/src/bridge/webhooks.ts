@@ -1,98 +1,24 @@
-import http from 'node:http'
-import https from 'node:https'
-import {
-  type Broker,
-  type DeadLetterEvent,
-  type LoggerLike,
-  type Message,
-  RetryAfterError,
-  type Subscription,
-} from '@backplane/messaging'
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
-import { compileFilter, type HeaderPredicate } from './filter.js'
-import { webhookGroup } from './groups.js'
+import { type Broker, type DeadLetterEvent, type LoggerLike, type Message, RetryAfterError } from '@backplane/messaging'
+import { EventEmitter } from 'eventemitter3'
+import type { BreakerSnapshot } from './breaker.js'
+import type { BridgeEvents } from './bridge-events.js'
 import { bridgeMetrics } from './metrics.js'
 import type { ResolvedBridgeOptions } from './options.js'
 import { retryStart } from './retry-start.js'
 import type { WebhookPolicy } from './ssrf.js'
 import type { StoredSubscription } from './store.js'
 import type { TopicRef } from './topics.js'
-import { BRIDGE_TRACER, tracerRegistered } from './tracing.js'
-import { callWebhook, parseRetryAfter, redactUrl, SIGNATURE_HEADER, signWebhookBody } from './webhook-client.js'
-import { encodeHeaderValue } from './wire-rules.js'
+import { iso, reportBreakerChange } from './webhook-breaker-report.js'
+import { callOnce } from './webhook-call.js'
+import { redactUrl } from './webhook-client.js'
+import { countFailure, newRun, type Running, type SubscriptionView, viewOf } from './webhook-run.js'
+
+export type { SubscriptionState, SubscriptionView } from './webhook-run.js'
 
 export type WebhookSettings = ResolvedBridgeOptions['webhooks']
 
-/** A failed webhook call: what the dead letter's `backplane-dlq-error` says. */
-export class WebhookDeliveryError extends Error {
-  override readonly name = 'WebhookDeliveryError'
-  readonly status: number | undefined
-  constructor(message: string, status?: number, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.status = status
-  }
-}
-
-export type SubscriptionState = 'starting' | 'active' | 'failed' | 'gone'
-
-/** A subscription as `GET /v1/subscriptions` shows it: no secret. */
-export interface SubscriptionView extends Omit<StoredSubscription, 'secret' | 'origin'> {
-  origin: 'config' | 'api'
-  hasSecret: boolean
-  state: SubscriptionState
-  group: string
-  stats: {
-    delivered: number
-    failedCalls: number
-    deadLettered: number
-    lastError: string | undefined
-    lastDeliveredAt: string | undefined
-  }
-}
-
-/** Message headers never copied into a webhook call: hop-by-hop, credentials, what the bridge and the core set. */
-const NOT_FORWARDED = new Set([
-  'host',
-  'connection',
-  'content-length',
-  'transfer-encoding',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'proxy-connection',
-  'authorization',
-  'cookie',
-  'set-cookie',
-  'user-agent',
-  SIGNATURE_HEADER,
-  'x-backplane-subscription',
-  'x-backplane-attempt',
-  // The core's publish time for an event that came with its own `time`: the broker's bookkeeping.
-  'backplane-published',
-])
-
-const USER_AGENT = 'backplane-bridge/1'
-
-interface Running {
-  stored: StoredSubscription
-  origin: 'config' | 'api'
-  ref: TopicRef
-  broker: Broker
-  url: URL
-  group: string
-  filter: HeaderPredicate | undefined
-  agent: http.Agent
-  subscription: Subscription | undefined
-  state: SubscriptionState
-  stats: SubscriptionView['stats']
-  retry: NodeJS.Timeout | undefined
-  /** Started again (after a restart): read from the earliest, skip what predates `createdAt`. */
-  since: number | undefined
-}
+/** The core's limit once the bridge counts a subscription's attempts itself (see `subscribeOnce`). */
+const UNLIMITED = Number.MAX_SAFE_INTEGER
 
 export interface WebhookDeps {
   settings: WebhookSettings
@@ -100,35 +26,19 @@ export interface WebhookDeps {
   logger: LoggerLike
   /** The receiver answered 410 Gone: remove the subscription (store included). */
   onGone(id: string): void
-}
-
-/**
- * The message's headers for the call. CloudEvents attributes go percent-encoded (HTTP binding
- * 3.1.3.2), so any Unicode value arrives intact; the bridge accepts no other header HTTP cannot
- * carry, so those dropped here came from another publisher on the broker.
- */
-function forwardedHeaders(message: Message<unknown>): Record<string, string> {
-  const headers: Record<string, string> = {}
-  for (const name in message.headers) {
-    if (NOT_FORWARDED.has(name)) continue
-    const given = message.headers[name] as string
-    const value = name.startsWith('ce-') ? encodeHeaderValue(given) : given
-    try {
-      http.validateHeaderName(name)
-      http.validateHeaderValue(name, value)
-    } catch {
-      continue // a broker header HTTP cannot carry (binary, control characters)
-    }
-    headers[name] = value
-  }
-  return headers
+  /** Keeps the subscription as it is now (its disabled flag) in the store. */
+  save(stored: StoredSubscription, origin: 'config' | 'api'): Promise<void>
 }
 
 /**
  * Webhook subscriptions: each one is its own broker subscription (its own consumer group, its
- * own retries and backoff, its own connection pool), so one dead receiver never slows another.
+ * own retries and backoff, its own connection pool and its own circuit breaker), so one dead
+ * receiver never slows another. An open breaker closes the broker subscription: the messages wait
+ * in the broker, not here.
  */
 export class WebhookManager {
+  /** `breaker` and `webhookDisabled` (see bridge-events.ts). */
+  readonly events = new EventEmitter<BridgeEvents>()
   private readonly running = new Map<string, Running>()
   private readonly byGroup = new Map<string, Running>()
   private readonly watched = new WeakSet<Broker>()
@@ -155,26 +65,25 @@ export class WebhookManager {
     broker: Broker,
     url: URL,
   ): Running {
-    const concurrency = stored.concurrency ?? this.deps.settings.concurrency
-    const agentOptions = { keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency }
-    const run: Running = {
-      stored,
-      origin,
-      ref,
-      broker,
-      url,
-      group: stored.group ?? webhookGroup(stored.id),
-      filter: compileFilter(stored.filter),
-      agent: url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
-      subscription: undefined,
-      state: 'starting',
-      stats: { delivered: 0, failedCalls: 0, deadLettered: 0, lastError: undefined, lastDeliveredAt: undefined },
-      retry: undefined,
-      since: undefined,
-    }
+    const { settings, policy, logger } = this.deps
+    const run = newRun(
+      { stored, origin, ref, broker, url, settings, policy },
+      {
+        pause: () => this.pause(run),
+        resume: () => this.resume(run),
+        changed: (from, to) => this.breakerChanged(run, from, to),
+        failed: (what, error) =>
+          logger.error(
+            { subscription: stored.id, err: (error as Error)?.message ?? String(error) },
+            `webhook ${what} failed`,
+          ),
+      },
+    )
     this.running.set(stored.id, run)
     this.byGroup.set(`${ref.broker}\u0000${ref.topic}\u0000${run.group}`, run)
     this.watchDeadLetters(broker, ref.broker)
+    // Disabled before a restart (or by another bridge): it stays so until enabled.
+    if (stored.disabled) run.circuit.disable(stored.disabled.reason, Date.parse(stored.disabled.at) || Date.now())
     return run
   }
 
@@ -213,46 +122,137 @@ export class WebhookManager {
   ): Promise<void> {
     const run = this.register(stored, origin, ref, broker, url)
     if (resume && broker.health().capabilities.replay) run.since = Date.parse(stored.createdAt)
-    return this.subscribe(run).catch((error: unknown) => {
-      if (this.closed || this.running.get(stored.id) !== run) return
-      run.state = 'failed'
-      run.stats.lastError = (error as Error)?.message ?? String(error)
-      this.deps.logger.error(
-        { subscription: stored.id, topic: ref.qualified, err: run.stats.lastError },
-        'webhook subscription could not start; retrying',
-      )
-      this.retryLater(run, 1_000)
-    })
+    if (!run.circuit.consuming) return Promise.resolve()
+    return this.subscribe(run).catch((error: unknown) => this.startFailed(run, error))
   }
 
-  private retryLater(run: Running, delay: number): void {
+  private startFailed(run: Running, error: unknown): void {
+    if (!this.current(run)) return
+    run.state = 'failed'
+    run.stats.lastError = (error as Error)?.message ?? String(error)
+    this.deps.logger.error(
+      { subscription: run.stored.id, topic: run.ref.qualified, err: run.stats.lastError },
+      'webhook subscription could not start; retrying',
+    )
     retryStart(
       run,
-      () => !this.closed && this.running.get(run.stored.id) === run,
+      () => this.current(run) && run.circuit.consuming,
       () => this.subscribe(run),
-      delay,
+      1_000,
     )
   }
 
-  private async subscribe(run: Running): Promise<void> {
+  /** Still the running subscription of its id, and the bridge not closing. */
+  private current(run: Running): boolean {
+    return !this.closed && this.running.get(run.stored.id) === run
+  }
+
+  private subscribe(run: Running): Promise<void> {
+    run.subscribing ??= this.subscribeOnce(run).finally(() => {
+      run.subscribing = undefined
+    })
+    return run.subscribing
+  }
+
+  private async subscribeOnce(run: Running): Promise<void> {
+    if (run.subscription) return
     const { stored, ref } = run
     const settings = this.deps.settings
+    // Until the first pause the core's count of attempts is the endpoint's, and the core
+    // dead-letters at maxAttempts as for any subscriber. A pause sends messages back to the
+    // broker, which counts that as a redelivery (memory, JetStream): from then on the bridge
+    // counts the calls that failed while the endpoint was otherwise healthy, and the core's
+    // limit is lifted (not on a broker that cannot redeliver: nothing comes back there).
+    const coreAttempts = run.paused && run.broker.health().capabilities.atLeastOnce ? UNLIMITED : run.maxAttempts
     const options = {
       group: run.group,
       from: run.since === undefined ? ('latest' as const) : ('earliest' as const),
-      retry: { ...settings.retry, maxAttempts: stored.maxAttempts ?? settings.retry.maxAttempts },
+      retry: { ...settings.retry, maxAttempts: coreAttempts },
       concurrency: stored.concurrency ?? settings.concurrency,
       ordered: true,
       raw: true,
       ...(stored.deadLetter === undefined ? {} : { deadLetter: stored.deadLetter }),
     }
-    run.subscription = await run.broker.subscribe<Uint8Array>(
+    const subscription = await run.broker.subscribe<Uint8Array>(
       ref.topic,
       (message) => this.deliver(run, message),
       options,
     )
+    if (!this.current(run) || !run.circuit.consuming) {
+      await subscription.close()
+      return
+    }
+    run.subscription = subscription
+    run.coreAttempts = coreAttempts
     run.state = 'active'
-    if (this.closed || this.running.get(stored.id) !== run) await run.subscription.close()
+  }
+
+  /** The breaker opened or disabled the subscription: the broker keeps the messages meanwhile. */
+  private async pause(run: Running): Promise<void> {
+    await run.subscribing?.catch(() => {})
+    const subscription = run.subscription
+    run.subscription = undefined
+    run.paused = true
+    // Deliveries in progress end; those waiting for a retry or held back go back to the broker.
+    await subscription?.close()
+  }
+
+  private async resume(run: Running): Promise<void> {
+    if (!this.current(run) || run.subscription) return
+    // The group has a position by now: where it has none (a partition it never read), read
+    // from the earliest kept, not the latest, or what came while paused would be skipped.
+    if (run.since === undefined && run.broker.health().capabilities.replay) run.since = Date.parse(run.stored.createdAt)
+    if (run.state === 'disabled') run.state = 'starting'
+    await this.subscribe(run).catch((error: unknown) => this.startFailed(run, error))
+  }
+
+  private breakerChanged(run: Running, from: BreakerSnapshot, to: BreakerSnapshot): void {
+    const { logger } = this.deps
+    const id = run.stored.id
+    // A flag restored from the store was said and kept before.
+    const disabledNow = to.state === 'disabled' && run.stored.disabled === undefined
+    reportBreakerChange({ id, url: redactUrl(run.url), logger, events: this.events }, from, to, disabledNow)
+    if (to.state === 'disabled') run.state = 'disabled'
+    if (!disabledNow) return
+    run.stored = { ...run.stored, disabled: { at: iso(to.disabledAt) as string, reason: to.reason ?? 'disabled' } }
+    this.deps
+      .save(run.stored, run.origin)
+      .catch((error: unknown) =>
+        logger.error(
+          { subscription: id, err: (error as Error)?.message },
+          'could not keep the disabled flag in the store',
+        ),
+      )
+  }
+
+  /**
+   * Resets the breaker and delivers again (`POST /v1/subscriptions/{id}/enable`): the store
+   * forgets the disabled flag first, so a restart does not disable it again.
+   */
+  async enable(id: string): Promise<void> {
+    const run = this.running.get(id)
+    if (!run) return
+    if (run.stored.disabled) {
+      const { disabled: _, ...enabled } = run.stored
+      await this.deps.save(enabled, run.origin)
+      run.stored = enabled
+    }
+    run.circuit.enable()
+    await run.circuit.idle()
+  }
+
+  /** Another bridge disabled or enabled a subscription both run from the config. */
+  syncDisabled(id: string, disabled: StoredSubscription['disabled']): void {
+    const run = this.running.get(id)
+    if (!run || Boolean(run.stored.disabled) === Boolean(disabled)) return
+    if (disabled) {
+      run.stored = { ...run.stored, disabled }
+      run.circuit.disable(disabled.reason, Date.parse(disabled.at) || Date.now())
+    } else {
+      const { disabled: _, ...enabled } = run.stored
+      run.stored = enabled
+      run.circuit.enable()
+    }
   }
 
   private watchDeadLetters(broker: Broker, brokerName: string): void {
@@ -275,97 +275,47 @@ export class WebhookManager {
     })
   }
 
+  /** Sent back to the broker (not dead-lettered, not acked) when the subscription pauses. */
+  private heldBack(run: Running, failure?: Error): RetryAfterError {
+    const { state, nextProbeAt } = run.circuit.snapshot
+    const wait = nextProbeAt === undefined ? 1_000 : Math.max(1_000, nextProbeAt - Date.now())
+    const held = `webhook breaker ${state}: the message waits in the broker`
+    return new RetryAfterError(failure ? `${failure.message} (${held})` : held, wait)
+  }
+
+  /**
+   * One message: the breaker admits it (or sends it back), one call, and the outcome. A failure
+   * while the breaker is not closed is the endpoint's, not the message's: it does not count
+   * against `maxAttempts`, and the message goes back to the broker when the subscription pauses.
+   */
   private async deliver(run: Running, message: Message<Uint8Array>): Promise<void> {
-    const metrics = bridgeMetrics()
     const id = run.stored.id
     if (run.state === 'gone') return
     if (run.since !== undefined && message.publishedAt.getTime() < run.since) return
     if (run.filter && !run.filter(message.headers)) {
-      metrics.webhookCalls.add(1, { 'backplane.subscription.id': id, outcome: 'filtered' })
+      bridgeMetrics().webhookCalls.add(1, { 'backplane.subscription.id': id, outcome: 'filtered' })
       return
     }
-    const headers = forwardedHeaders(message)
-    headers['content-type'] ??= 'application/octet-stream'
-    headers['user-agent'] = USER_AGENT
-    headers['x-backplane-subscription'] = id
-    headers['x-backplane-attempt'] = String(message.attempt)
-    if (message.key !== undefined) headers['ce-partitionkey'] ??= encodeHeaderValue(message.key)
-    if (run.stored.secret !== undefined) headers[SIGNATURE_HEADER] = signWebhookBody(run.stored.secret, message.raw)
-
-    // The handler runs in the message's trace (the core's process span): the call continues it.
-    const active = context.active()
-    const span = tracerRegistered()
-      ? trace.getTracer(BRIDGE_TRACER).startSpan(
-          'POST',
-          {
-            kind: SpanKind.CLIENT,
-            attributes: {
-              'http.request.method': 'POST',
-              'url.full': redactUrl(run.url),
-              'server.address': run.url.hostname,
-              'server.port': Number(run.url.port || (run.url.protocol === 'https:' ? 443 : 80)),
-              'backplane.subscription.id': id,
-            },
-          },
-          active,
-        )
-      : undefined
-    propagation.inject(span ? trace.setSpan(active, span) : active, headers)
-
-    const started = performance.now()
-    let status: number | undefined
-    let failure: Error | undefined
-    try {
-      const response = await callWebhook({
-        url: run.url,
-        body: message.raw,
-        headers,
-        timeoutMs: this.deps.settings.timeout,
-        agent: run.agent,
-        policy: this.deps.policy,
-      })
-      status = response.status
-      if (status >= 200 && status < 300) {
-        run.stats.delivered++
-        run.stats.lastDeliveredAt = new Date().toISOString()
-        metrics.webhookCalls.add(1, { 'backplane.subscription.id': id, outcome: 'delivered' })
-        return
-      }
-      if (status === 410) {
-        metrics.webhookCalls.add(1, { 'backplane.subscription.id': id, outcome: 'gone' })
-        this.gone(run)
-        return
-      }
-      const text = `POST ${redactUrl(run.url)} answered ${status}${response.snippet ? `: ${response.snippet}` : ''}`
-      if (status === 429 || status === 503) {
-        const delay = parseRetryAfter(response.retryAfter)
-        if (delay !== undefined) {
-          failure = new RetryAfterError(text, Math.min(delay, this.deps.settings.maxRetryAfter))
-          throw failure
-        }
-      }
-      failure = new WebhookDeliveryError(text, status)
-      throw failure
-    } catch (error) {
-      failure ??= new WebhookDeliveryError(
-        `POST ${redactUrl(run.url)} failed: ${(error as Error)?.message ?? error}`,
-        undefined,
-        {
-          cause: error,
-        },
-      )
-      run.stats.failedCalls++
-      run.stats.lastError = failure.message
-      metrics.webhookCalls.add(1, { 'backplane.subscription.id': id, outcome: 'failed' })
-      throw failure
-    } finally {
-      metrics.webhookDuration.record((performance.now() - started) / 1000, { 'backplane.subscription.id': id })
-      if (span) {
-        if (status !== undefined) span.setAttribute('http.response.status_code', status)
-        if (failure) span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message })
-        span.end()
-      }
+    const admission = await run.circuit.admit()
+    if (admission === 'refuse') throw this.heldBack(run)
+    const probe = admission === 'probe'
+    const outcome = await callOnce(run.target, message)
+    if (outcome.kind === 'delivered') {
+      run.stats.delivered++
+      run.stats.lastDeliveredAt = new Date().toISOString()
+      run.attempts.delete(message.id)
+      run.circuit.report(true, probe)
+      return
     }
+    if (outcome.kind === 'gone') {
+      this.gone(run)
+      return
+    }
+    run.stats.failedCalls++
+    run.stats.lastError = outcome.error.message
+    run.circuit.report(!outcome.endpointFault, probe, outcome.retryAfter)
+    if (outcome.endpointFault && run.circuit.snapshot.state !== 'closed') throw this.heldBack(run, outcome.error)
+    throw countFailure(run, message, outcome.error)
   }
 
   private gone(run: Running): void {
@@ -384,6 +334,9 @@ export class WebhookManager {
     const key = `${run.ref.broker}\u0000${run.ref.topic}\u0000${run.group}`
     if (this.byGroup.get(key) === run) this.byGroup.delete(key)
     if (run.retry) clearTimeout(run.retry)
+    const { state } = run.circuit.snapshot
+    if (state !== 'closed') bridgeMetrics().breakers.add(-1, { 'backplane.subscription.id': run.stored.id, state })
+    run.circuit.stop()
     run.agent.destroy()
   }
 
@@ -393,22 +346,17 @@ export class WebhookManager {
     if (!run) return false
     this.forget(run)
     if (run.state !== 'gone') run.state = 'failed'
-    await run.subscription?.close()
+    await run.circuit.idle()
+    await run.subscribing?.catch(() => {})
+    const subscription = run.subscription
+    run.subscription = undefined
+    await subscription?.close()
     return true
   }
 
   view(id: string): SubscriptionView | undefined {
     const run = this.running.get(id)
-    if (!run) return undefined
-    const { secret, origin: _, ...rest } = run.stored
-    return {
-      ...rest,
-      group: run.group,
-      origin: run.origin,
-      hasSecret: secret !== undefined,
-      state: run.state,
-      stats: { ...run.stats },
-    }
+    return run && viewOf(run)
   }
 
   list(): SubscriptionView[] {
@@ -419,9 +367,9 @@ export class WebhookManager {
     return this.running.size
   }
 
-  /** Every subscription is running (none starting or failed). */
+  /** Every subscription is running (none starting or failed); disabled ones are where they should be. */
   allActive(): boolean {
-    for (const run of this.running.values()) if (run.state !== 'active' && run.state !== 'gone') return false
+    for (const run of this.running.values()) if (run.state === 'starting' || run.state === 'failed') return false
     return true
   }
 

@@ -15,6 +15,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { redriveConformance } from './redrive-conformance.js'
+import { until } from './until.js'
 
 export interface ConformanceHooks {
   /** A new broker on the server under test (each test closes what it opens). */
@@ -28,15 +30,6 @@ export interface ConformanceHooks {
    * mock's consumer-group code, see the Kafka test file); each attempt uses groups of its own.
    */
   retry?: number
-}
-
-/** Waits until `predicate` holds, polling; fails with `what` after `ms`. */
-export async function until(predicate: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(10)
-  }
 }
 
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -206,6 +199,27 @@ export function brokerConformance(name: string, hooks: ConformanceHooks): void {
       expect(early).toEqual(['before', 'after'])
       expect(late).toEqual(['after'])
       await Promise.all(subs.map((s) => s.close()))
+    })
+
+    it('keeps a group per topic: one name on two topics is two groups, each with its own start and members', async () => {
+      const [orders, refunds] = [topic('per-topic-a'), topic('per-topic-b')]
+      const group = grp('billing')
+      const gotOrders: unknown[] = []
+      const gotRefunds: unknown[] = []
+      const first = await broker.subscribe(orders, (m) => void gotOrders.push(m.data), { group, from: 'latest' })
+      await broker.publish(orders, 'order-1')
+      await until(() => gotOrders.length === 1, wait(15_000), 'the first order')
+      // Published before the group reads `refunds`: a new group starting at the latest never sees it,
+      // though a group of that name already reads `orders`.
+      await broker.publish(refunds, 'refund-before')
+      const second = await broker.subscribe(refunds, (m) => void gotRefunds.push(m.data), { group, from: 'latest' })
+      await broker.publish(refunds, 'refund-after')
+      await broker.publish(orders, 'order-2')
+      await until(() => gotOrders.length === 2 && gotRefunds.length === 1, wait(15_000), 'one message on each topic')
+      await sleep(wait(200))
+      expect(gotOrders).toEqual(['order-1', 'order-2'])
+      expect(gotRefunds).toEqual(['refund-after'])
+      await Promise.all([first.close(), second.close()])
     })
 
     it('retries with backoff and counts attempts', async () => {
@@ -429,4 +443,5 @@ export function brokerConformance(name: string, hooks: ConformanceHooks): void {
       },
     )
   })
+  redriveConformance(name, hooks)
 }

@@ -4,7 +4,7 @@
  * receiver next to a healthy one, SSE with resume, routes, and a restart that keeps
  * subscriptions and routes.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { context, propagation } from '@opentelemetry/api'
@@ -220,7 +220,10 @@ export function bridgeScenarios(name: string, hooks: ScenarioHooks): void {
       const bad = await receiver()
       bad.answer = () => 500
       const good = await receiver()
-      const badSub = await bridge.call('/v1/subscriptions', { json: { topic, url: bad.url, maxAttempts: 3 } })
+      // A breaker that never opens here: each message has its 3 attempts (the breaker has its own tests).
+      const badSub = await bridge.call('/v1/subscriptions', {
+        json: { topic, url: bad.url, maxAttempts: 3, breaker: { failures: 1000 } },
+      })
       const goodSub = await bridge.call('/v1/subscriptions', { json: { topic, url: good.url } })
       expect([badSub.status, goodSub.status]).toEqual([201, 201])
       const sent: number[] = []
@@ -355,6 +358,94 @@ export function bridgeScenarios(name: string, hooks: ScenarioHooks): void {
       expect((await bridge.call(`/v1/routes/${created.body.id}`, { method: 'DELETE' })).status).toBe(204)
     })
 
+    it('dead letters: lists, shows and replays them over HTTP to the subscription that failed them, within the key scopes', async () => {
+      const topic = unique('dead-letters')
+      const keys = {
+        reader: 'reader-key-0123456789abcdef',
+        outsider: 'outsider-key-0123456789abcd',
+      }
+      const dl = await start({
+        auth: {
+          keys: [
+            { id: 'test', key: KEY, publish: ['*'], subscribe: ['*'] },
+            { id: 'reader', key: keys.reader, publish: [], subscribe: ['dead-letters.*'] },
+            { id: 'outsider', key: keys.outsider, publish: ['other.*'], subscribe: ['other.*'] },
+          ],
+        },
+      })
+      const failing = await receiver()
+      failing.answer = () => 500
+      const healthy = await receiver()
+      const bad = await dl.call('/v1/subscriptions', { json: { topic, url: failing.url, maxAttempts: 2 } })
+      const good = await dl.call('/v1/subscriptions', { json: { topic, url: healthy.url } })
+      expect([bad.status, good.status]).toEqual([201, 201])
+      const ids: string[] = []
+      for (let n = 0; n < 2; n++) ids.push((await dl.call(`/v1/topics/${topic}?key=k${n}`, { json: { n } })).body.id)
+      await until(
+        async () => (await dl.call(`/v1/subscriptions/${bad.body.id}`)).body.stats.deadLettered === 2,
+        wait(15_000),
+        'two dead letters',
+      )
+      await until(() => healthy.received.length === 2, wait(10_000), 'the healthy receiver')
+
+      const list = await dl.call(`/v1/dead-letters?topic=${topic}`)
+      expect(list.status).toBe(200)
+      expect(list.body).toMatchObject({ topic: `main:${topic}`, deadLetterTopic: `${topic}.dlq`, count: 2 })
+      expect(list.body.deadLetters.map((d: { id: string }) => d.id).sort()).toEqual([...ids].sort())
+      expect(list.body.deadLetters[0]).toMatchObject({
+        status: 'pending',
+        group: `backplane-bridge-webhook-${bad.body.id}`,
+      })
+      const reason: string = list.body.deadLetters[0].reason
+      const byReason = await dl.call(`/v1/dead-letters?topic=${topic}&reason=${reason}&limit=1`)
+      expect(byReason.body.deadLetters.map((d: { id: string }) => d.id)).toEqual([list.body.deadLetters[0].id])
+      expect((await dl.call(`/v1/dead-letters?topic=${topic}&reason=other`)).body.count).toBe(0)
+      const one = await dl.call(`/v1/dead-letters/${ids[0]}?topic=${topic}`, { key: keys.reader })
+      expect(one.status).toBe(200)
+      expect(one.body).toMatchObject({ id: ids[0], key: 'k0', data: { n: 0 }, topic })
+      expect(one.body.error).toContain('answered 500')
+      expect(one.body.headers['ce-id']).toBe(ids[0])
+
+      // Scopes: reading needs subscribe on the topic, replaying publish on it.
+      const outsider = await dl.call(`/v1/dead-letters?topic=${topic}`, { key: keys.outsider })
+      expect([outsider.status, outsider.body.error.code]).toEqual([403, 'FORBIDDEN'])
+      const readerReplay = await dl.call('/v1/dead-letters/replay', { key: keys.reader, json: { topic } })
+      expect([readerReplay.status, readerReplay.body.error.code]).toEqual([403, 'FORBIDDEN'])
+      // Bad input: 4xx with the usual JSON error body.
+      const badSince = await dl.call(`/v1/dead-letters?topic=${topic}&since=yesterday`)
+      expect([badSince.status, badSince.body.error.code]).toEqual([400, 'INVALID_REQUEST'])
+      expect(badSince.body.error.message).toContain('since')
+      expect((await dl.call('/v1/dead-letters')).status).toBe(400)
+      expect((await dl.call(`/v1/dead-letters?topic=${topic}&reasn=x`)).status).toBe(400)
+      const missing = await dl.call(`/v1/dead-letters/no-such-id?topic=${topic}`)
+      expect([missing.status, missing.body.error.code]).toEqual([404, 'NOT_FOUND'])
+      const badFilter = await dl.call('/v1/dead-letters/replay', { json: { topic, filter: { status: 'lost' } } })
+      expect([badFilter.status, badFilter.body.error.code]).toEqual([400, 'INVALID_REQUEST'])
+
+      failing.answer = () => 200
+      const replay = await dl.call('/v1/dead-letters/replay', { json: { topic, filter: { reason } } })
+      expect(replay.status).toBe(200)
+      expect(replay.body).toMatchObject({ replayed: 2, skipped: 0 })
+      const replayed = () => failing.received.filter((c) => c.headers['backplane-replayed-from'] !== undefined)
+      await until(() => replayed().length === 2, wait(15_000), 'the replays at the failing receiver')
+      expect(
+        replayed()
+          .map((c) => c.headers['ce-id'])
+          .sort(),
+      ).toEqual([...ids].sort())
+      expect(replayed()[0]?.headers['backplane-replayed-from']).toMatch(
+        new RegExp(`^${topic.replace('.', '\\.')}\\.dlq@`),
+      )
+      // The healthy subscription, which handled them, does not get them again.
+      await sleep(wait(300))
+      expect(healthy.received).toHaveLength(2)
+      const again = await dl.call('/v1/dead-letters/replay', { json: { topic, filter: { reason } } })
+      expect(again.body).toMatchObject({ replayed: 0, skipped: 2 })
+      const done = await dl.call(`/v1/dead-letters?topic=${topic}&status=replayed`)
+      expect(done.body.count).toBe(2)
+      await Promise.all([failing.stop(), healthy.stop()])
+    })
+
     it('a restart keeps the subscriptions and routes added at run time, and what was published meanwhile', async () => {
       const store = { file: join(dir, `${unique('state')}.json`) }
       const first = await start({ store })
@@ -396,6 +487,154 @@ export function bridgeScenarios(name: string, hooks: ScenarioHooks): void {
       await until(() => new Set(dest.got.map((m) => m.id)).size === 3, wait(10_000), 'the route after the restart')
       await dest.close()
       await r.stop()
+    })
+
+    // The webhook breaker: its own bridges, with a short schedule (the waits are real, not faked).
+    describe(`webhook breaker on ${name}`, () => {
+      const bridges: RunningBridge[] = []
+      let stateDir: string
+      // JetStream: a message released while its subscription closes is redelivered into the pulls
+      // still open on the server; if the connection closes then (the restart below), it waits
+      // ackWait (30 s by default) before it comes again. Nothing is lost: a short wait here.
+      const entry = hooks.broker()
+      const broker =
+        typeof entry === 'string' && entry.startsWith('nats:') ? { url: entry, nats: { ackWait: '2s' } } : entry
+      const breakerBridge = async (extra: Partial<BridgeOptions> = {}) => {
+        const b = await startBridge(
+          options({
+            brokers: { main: broker },
+            webhooks: {
+              allow: ['127.0.0.1'],
+              retry: fast,
+              timeout: '2s',
+              breaker: { failures: 3, schedule: ['50ms', '100ms'], disableAfter: '1h' },
+            },
+            ...extra,
+          }),
+          KEY,
+        )
+        bridges.push(b)
+        return b
+      }
+      const viewOf = async (b: RunningBridge, id: string) => (await b.call(`/v1/subscriptions/${id}`)).body
+      const distinct = (r: { received: { body: Buffer }[] }) =>
+        [...new Set(r.received.map((c) => JSON.parse(String(c.body)).i as number))].sort((x, y) => x - y)
+
+      beforeAll(() => {
+        stateDir = mkdtempSync(join(tmpdir(), 'bridge-breaker-'))
+      })
+      afterAll(async () => {
+        await Promise.allSettled(bridges.map((b) => b.close()))
+        rmSync(stateDir, { recursive: true, force: true })
+      })
+
+      it('failing calls open it; nothing is called while open; the probe closes it once the endpoint is back, and every message arrives', async () => {
+        const b = await breakerBridge()
+        const topic = unique('breaker')
+        const dlq = await consume(b, `${topic}.dlq`)
+        const changes: string[] = []
+        b.bridge.events.on('breaker', (e) => changes.push(`${e.from}>${e.to}`))
+        const r = await receiver()
+        let down = true
+        const answered: number[] = []
+        r.answer = () => answered[answered.push(down ? 503 : 200) - 1] as number
+        // One call at a time: every call the receiver sees is one the breaker counted.
+        const sub = await b.call('/v1/subscriptions', { json: { topic, url: r.url, concurrency: 1 } })
+        expect(sub.status).toBe(201)
+        const id = sub.body.id as string
+        for (let i = 0; i < 10; i++) await b.call(`/v1/topics/${topic}?key=k${i % 3}`, { json: { i } })
+        // Opened, probed at least once more (and failed), open again.
+        await until(
+          async () => {
+            const { breaker } = await viewOf(b, id)
+            return breaker.state === 'open' && breaker.probes >= 1
+          },
+          wait(15_000),
+          'a failed probe',
+        )
+        const open = (await viewOf(b, id)).breaker
+        expect(open).toMatchObject({ state: 'open', failures: 3 + open.probes })
+        expect(Date.parse(open.nextProbeAt)).toBeGreaterThan(Date.parse(open.openedAt))
+        expect(Date.parse(open.failingSince)).toBeLessThanOrEqual(Date.parse(open.openedAt))
+        // Every call is one of the failures that opened it or a probe: none while it was open.
+        expect(r.received).toHaveLength(open.failures)
+        down = false
+        await until(() => distinct(r).length === 10, wait(20_000), 'every message after the endpoint recovered')
+        expect(distinct(r)).toEqual([...Array(10).keys()])
+        const after = await viewOf(b, id)
+        expect(after).toMatchObject({ state: 'active', breaker: { state: 'closed', failures: 0 } })
+        expect(after.stats.deadLettered).toBe(0)
+        expect(changes.slice(0, 2)).toEqual(['closed>open', 'open>half-open'])
+        expect(changes).toContain('half-open>open')
+        expect(changes.at(-1)).toBe('half-open>closed')
+        // Order per key held through the pauses.
+        for (const key of ['k0', 'k1', 'k2']) {
+          const delivered = r.received
+            .filter((c, n) => c.headers['ce-partitionkey'] === key && answered[n] === 200)
+            .map((c) => JSON.parse(String(c.body)).i as number)
+          const firsts = delivered.filter((i, n) => delivered.indexOf(i) === n)
+          expect(firsts).toEqual([...firsts].sort((x, y) => x - y))
+        }
+        await sleep(wait(200))
+        expect(dlq.got).toHaveLength(0)
+        await dlq.close()
+        await r.stop()
+      })
+
+      it('failing for disableAfter disables it (state, event, store, restart); enable delivers what waited', async () => {
+        const store = { file: join(stateDir, `${unique('state')}.json`) }
+        const settings = { failures: 2, schedule: ['50ms'], disableAfter: '300ms' }
+        const extra = (s: typeof store) => ({
+          store: s,
+          webhooks: { allow: ['127.0.0.1'], retry: fast, timeout: '2s', breaker: settings },
+        })
+        const first = await breakerBridge(extra(store))
+        const disabledEvents: { subscription: string; url: string; reason: string }[] = []
+        first.bridge.events.on('webhookDisabled', (e) => disabledEvents.push(e))
+        const topic = unique('disable')
+        const dlq = await consume(first, `${topic}.dlq`)
+        const r = await receiver(await freePort()) // nothing listens yet: connections are refused
+        const url = `${r.url}?token=not-for-logs`
+        const sub = await first.call('/v1/subscriptions', { json: { topic, url, concurrency: 1 } })
+        expect(sub.status).toBe(201)
+        const id = sub.body.id as string
+        for (let i = 0; i < 3; i++) await first.call(`/v1/topics/${topic}`, { json: { i } })
+        await until(async () => (await viewOf(first, id)).state === 'disabled', wait(15_000), 'disabled')
+        const view = await viewOf(first, id)
+        expect(view.breaker.state).toBe('disabled')
+        expect(view.breaker.nextProbeAt).toBeUndefined()
+        expect(view.breaker.reason).toMatch(/^no successful call since /)
+        expect(Date.parse(view.breaker.disabledAt) - Date.parse(view.breaker.failingSince)).toBeGreaterThanOrEqual(300)
+        expect(disabledEvents).toEqual([
+          expect.objectContaining({ subscription: id, url: r.url, reason: view.breaker.reason }),
+        ])
+        const storedNow = () =>
+          JSON.parse(readFileSync(store.file, 'utf8')).subscriptions.find((s: { id: string }) => s.id === id)
+        // Written right after the state changed.
+        await until(() => storedNow().disabled !== undefined, wait(5_000), 'the flag in the store')
+        expect(storedNow().disabled).toEqual({ at: view.breaker.disabledAt, reason: view.breaker.reason })
+
+        // Across a restart it stays disabled; what is published meanwhile waits in the broker.
+        await first.close()
+        const second = await breakerBridge(extra(store))
+        expect(await viewOf(second, id)).toMatchObject({ state: 'disabled', breaker: { state: 'disabled' } })
+        for (let i = 3; i < 5; i++) await second.call(`/v1/topics/${topic}`, { json: { i } })
+        await r.start()
+        await sleep(wait(200))
+        expect(r.received).toHaveLength(0)
+
+        const enabled = await second.call(`/v1/subscriptions/${id}/enable`, { method: 'POST' })
+        expect(enabled.status).toBe(200)
+        expect(enabled.body).toMatchObject({ id, state: 'active', breaker: { state: 'closed', failures: 0 } })
+        await until(() => distinct(r).length === 5, wait(20_000), 'the messages that waited')
+        expect(distinct(r)).toEqual([0, 1, 2, 3, 4])
+        expect(storedNow().disabled).toBeUndefined()
+        expect((await second.call('/v1/subscriptions/nope/enable', { method: 'POST' })).status).toBe(404)
+        await sleep(wait(200))
+        expect(dlq.got).toHaveLength(0)
+        await dlq.close()
+        await r.stop()
+      })
     })
   })
 }

@@ -24,10 +24,27 @@ if (!brokers) {
   // Short sessions so that rejoins after a fault are quick; the mock answers a fetch only when
   // maxWaitTime runs out, so it is short too.
   const settings = { sessionTimeout: 6000, maxWaitTime: 100, socketFactory: proxy.socketFactory }
-  const connect = async (options: { logger?: LoggerLike } = {}): Promise<Broker> => {
+  const connect = async (
+    options: { logger?: LoggerLike; groupId?: (group: string, topic: string) => string } = {},
+  ): Promise<Broker> => {
     await listening
-    return createBroker(`kafka://${brokers}`, { ...options, kafka: settings })
+    const { groupId, ...rest } = options
+    return createBroker(`kafka://${brokers}`, { ...rest, kafka: { ...settings, ...(groupId ? { groupId } : {}) } })
   }
+  /** Records kafkajs's "joined the group" lines by Kafka group id. */
+  const joinLogger = (joins: string[], rebalances: unknown[] = []): LoggerLike => ({
+    debug() {},
+    info(obj, msg) {
+      const { groupId } = obj as { groupId?: string }
+      if (msg === 'Consumer has joined the group' && groupId) joins.push(groupId)
+    },
+    warn(obj, msg) {
+      if (msg?.includes('rebalancing')) rebalances.push(obj)
+    },
+    error(obj, msg) {
+      if (msg?.includes('not aware of this member')) rebalances.push(obj)
+    },
+  })
   afterAll(() => proxy.close())
 
   brokerConformance('kafka', {
@@ -45,8 +62,29 @@ if (!brokers) {
   })
 
   describe('kafka adapter', () => {
-    it('lets one group read several topics: each topic goes to its own subscriptions', async () => {
-      const broker = await connect()
+    it('gives each topic its own Kafka group: a member joining one topic does not rebalance another', async () => {
+      const joins: string[] = []
+      const broker = await connect({ logger: joinLogger(joins) })
+      const group = `billing-${randomUUID().slice(0, 8)}`
+      const [orders, refunds] = ['orders', 'refunds'].map((t) => `kafka.${t}.${randomUUID().slice(0, 8)}`) as [
+        string,
+        string,
+      ]
+      const got = { orders: new Set<number>(), refunds: new Set<number>() }
+      const first = await broker.subscribe<number>(orders, (m) => void got.orders.add(m.data), { group })
+      const second = await broker.subscribe<number>(refunds, (m) => void got.refunds.add(m.data), { group })
+      const batch = Array.from({ length: 20 }, (_, i) => ({ data: i, key: `k${i}` }))
+      await Promise.all([broker.publishBatch(orders, batch), broker.publishBatch(refunds, batch)])
+      await until(() => got.orders.size === 20 && got.refunds.size === 20, 15_000, 'both topics')
+      // One join each, under ids of their own: the second subscription did not make the first rejoin.
+      expect(joins.sort()).toEqual([`${group}/${orders}`, `${group}/${refunds}`].sort())
+      await Promise.all([first.close(), second.close()])
+      await broker.close()
+    })
+
+    it('lets one Kafka group read several topics (groupId mapping): each topic goes to its own subscriptions', async () => {
+      const joins: string[] = []
+      const broker = await connect({ logger: joinLogger(joins), groupId: (group) => group })
       const group = `multi-${randomUUID().slice(0, 8)}`
       const [orders, refunds] = ['orders', 'refunds'].map((t) => `kafka.${t}.${randomUUID().slice(0, 8)}`) as [
         string,
@@ -60,6 +98,7 @@ if (!brokers) {
       const batch = Array.from({ length: 20 }, (_, i) => ({ data: i, key: `k${i}` }))
       await Promise.all([broker.publishBatch(orders, batch), broker.publishBatch(refunds, batch)])
       await until(() => got.orders.size === 20 && got.refunds.size === 20, 15_000, 'both topics')
+      expect(new Set(joins)).toEqual(new Set([group]))
       await Promise.all(subs.map((s) => s.close()))
       await broker.close()
     })
@@ -86,23 +125,10 @@ if (!brokers) {
     })
 
     it('keeps a handler slower than sessionTimeout in its group by heartbeating', async () => {
-      const joins: unknown[] = []
+      const joins: string[] = []
       const rebalances: unknown[] = []
       const group = `slow-${randomUUID().slice(0, 8)}`
-      const logger: LoggerLike = {
-        debug() {},
-        info(obj, msg) {
-          if (msg === 'Consumer has joined the group' && (obj as { groupId?: string }).groupId === group)
-            joins.push(obj)
-        },
-        warn(obj, msg) {
-          if (msg?.includes('rebalancing')) rebalances.push(obj)
-        },
-        error(obj, msg) {
-          if (msg?.includes('not aware of this member')) rebalances.push(obj)
-        },
-      }
-      const broker = await connect({ logger })
+      const broker = await connect({ logger: joinLogger(joins, rebalances) })
       const topic = `kafka.slow.${randomUUID().slice(0, 8)}`
       const handled: number[] = []
       const sub = await broker.subscribe<number>(
@@ -122,7 +148,7 @@ if (!brokers) {
       // as "not aware of this member") and the message would come again before the next one.
       await sleep(500)
       expect(handled).toEqual([0, 1])
-      expect(joins).toHaveLength(1)
+      expect(joins).toEqual([`${group}/${topic}`])
       expect(rebalances).toEqual([])
       await sub.close()
       await broker.close()

@@ -24,6 +24,7 @@ describe('options', () => {
     [{ brokers: ['h:9092'], ensureTopics: [{ topic: 't', numPartitions: 0 }] }, /ensureTopics\.0\.numPartitions/],
     [{ brokers: ['h:9092'], logger: console.log }, /logger: expected a logger/],
     [{ brokers: ['h:9092'], ssl: 'yes' }, /ssl: expected true, false or tls.connect options/],
+    [{ brokers: ['h:9092'], groupId: 'billing' }, /groupId: expected a function \(group, topic\)/],
   ])('rejects %j, saying what was expected', async (options, message) => {
     const error = await rejection(createKafkaTransport(options as never))
     expect(error.code).toBe('MESSAGING_INVALID_OPTIONS')

@@ -106,11 +106,28 @@ describe('against a stub kafkajs', () => {
 
   it('subscribes with one consumer: group, start, concurrency, manual offsets', async () => {
     const sub = await transport.subscribe('orders', { group: 'billing', from: 'earliest', maxInFlight: 4 }, noDelivery)
-    expect(consumer().config).toMatchObject({ groupId: 'billing', allowAutoTopicCreation: true })
+    // A group is per topic: its Kafka group id names both.
+    expect(consumer().config).toMatchObject({ groupId: 'billing/orders', allowAutoTopicCreation: true })
     expect(consumer().subscribed).toEqual({ topics: ['orders'], fromBeginning: true })
     expect(consumer().runConfig).toMatchObject({ eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4 })
     await sub.close()
     expect(consumer().disconnects).toBe(1)
+  })
+
+  it('maps group names with the groupId option, and refuses a mapping that gives no id', async () => {
+    const mapped = await createKafkaTransport({ brokers: ['h:9092'], groupId: (group, topic) => `${topic}--${group}` })
+    const sub = await mapped.subscribe('orders', { group: 'billing', from: 'latest', maxInFlight: 1 }, noDelivery)
+    expect(StubKafka.last.consumers[0]?.config.groupId).toBe('orders--billing')
+    await sub.close()
+    await mapped.close()
+    const empty = await createKafkaTransport({ brokers: ['h:9092'], groupId: () => '' })
+    await expect(
+      empty.subscribe('orders', { group: 'billing', from: 'latest', maxInFlight: 1 }, noDelivery),
+    ).rejects.toMatchObject({
+      code: 'MESSAGING_INVALID_OPTIONS',
+      message: expect.stringMatching(/groupId returned ""/),
+    })
+    await empty.close()
   })
 
   it('gives every plain subscriber a group of its own', async () => {
@@ -277,10 +294,10 @@ describe('against a stub kafkajs', () => {
       groupId: 'g',
       restart: false,
     })
-    expect(events).toEqual(['error: kafka consumer of orders (group g) crashed: topic authorization failed'])
+    expect(events).toEqual(['error: kafka consumer of orders (group g/orders) crashed: topic authorization failed'])
     await vi.waitFor(() => expect(kafka().consumers).toHaveLength(2), { timeout: 2000 })
     await vi.waitFor(() => expect(consumer(1).runConfig).toBeDefined())
-    expect(consumer(1).config.groupId).toBe('g')
+    expect(consumer(1).config.groupId).toBe('g/orders')
     expect(consumer(0).disconnects).toBe(1)
     await sub.close()
     expect(consumer(1).disconnects).toBe(1)

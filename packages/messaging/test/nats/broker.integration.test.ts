@@ -1,44 +1,28 @@
-import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { brokerConformance, until } from '@backplane/messaging/testing'
-import { connect, type JetStreamManager } from 'nats'
+import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNatsTransport, streamNameFor } from '../../src/adapters/nats/index.js'
 import { type Broker, createBroker, createBrokerOver } from '../../src/index.js'
+import { privateNats } from './private-server.js'
 
-// This file kills and restarts NATS, so it runs its own server (same script, own directory and
-// ports): the shared one from `npm test` stays up for the other test files running in parallel.
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url))
-const run = promisify(execFile)
-const privateServer = {
-  ...process.env,
-  BACKPLANE_SERVICES_DIR: mkdtempSync(join(tmpdir(), 'backplane-nats-test-')),
-  BACKPLANE_NATS_PORT: '42251',
-  BACKPLANE_NATS_MON_PORT: '48251',
-}
-const natsUrl = 'nats://127.0.0.1:42251'
+// This file kills and restarts NATS: a server of its own.
+const server = privateNats(42251)
+const natsUrl = server.url
+const services = server.services
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const topic = (what: string) => `nats.${what}.${randomUUID().slice(0, 8)}`
 
-async function services(command: 'kill' | 'up' | 'down'): Promise<void> {
-  await run('bash', ['scripts/services.sh', command, 'nats'], { cwd: repoRoot, env: privateServer })
-}
-
 await services('up')
 afterAll(async () => {
-  await services('down')
-  rmSync(privateServer.BACKPLANE_SERVICES_DIR, { recursive: true, force: true })
+  await server.remove()
 })
 
 async function withJetStream<T>(fn: (jsm: JetStreamManager) => Promise<T>): Promise<T> {
   const nc = await connect({ servers: natsUrl })
   try {
-    return await fn(await nc.jetstreamManager())
+    return await fn(await jetstreamManager(nc))
   } finally {
     await nc.close()
   }

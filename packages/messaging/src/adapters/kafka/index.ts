@@ -19,9 +19,11 @@
  * order, and an offset is committed only after the core acked its message (in the background,
  * every commitInterval, and at close), so a crash or a shutdown redelivers rather than loses. Kafka keeps order per key (partition), does not count
  * redeliveries (`redeliveries` is always 0) and keeps messages by retention, not by consumption.
- * Messages without a key go to one partition in runs of 100 (see stickyPartitioner). One group
- * may read several topics: each topic's partitions go to the subscriptions of that topic (see
- * subscriptionAwareAssigner; kafkajs's own assigner would leave topics unread).
+ * Messages without a key go to one partition in runs of 100 (see stickyPartitioner). A group is
+ * per topic, Kafka group id `<group>/<topic>` (the `groupId` option maps names otherwise). A Kafka
+ * group that spans topics (a mapping that returns the same id, or plain kafkajs members) still gets
+ * each topic's partitions to the subscriptions of that topic (see subscriptionAwareAssigner;
+ * kafkajs's own assigner would leave topics unread).
  *
  * Not used, because the librdkafka mock cluster we test against refuses them: idempotent
  * producers (so a retried send can duplicate a message: consumers dedupe by CloudEvents id) and,

@@ -22,6 +22,11 @@ const saslSchema = z.discriminatedUnion('mechanism', [
   }),
 ])
 
+/** The default Kafka group id of a subscription's group on a topic. */
+export function kafkaGroupId(group: string, topic: string): string {
+  return `${group}/${topic}`
+}
+
 const brokerAddress = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:,/[\]]+):\d{1,5}$/, { message: 'expected "host:port", e.g. "kafka-1:9092"' })
@@ -76,6 +81,17 @@ const kafkaOptionsSchema = z
     socketFactory: z
       .custom<ISocketFactory>(isFunction, { message: 'expected a function ({ host, port, ssl, onConnect }) => socket' })
       .optional(),
+    /**
+     * The Kafka group id of a subscription's `group` on a topic. A group means the same on every
+     * broker: one per topic (`<group>/<topic>` by default; `/` cannot occur in a topic name, so no
+     * two pairs share an id). Return `group` itself to join a group that other Kafka clients already use
+     * (then one member joining rebalances every subscription of that id).
+     */
+    groupId: z
+      .custom<(group: string, topic: string) => string>(isFunction, {
+        message: 'expected a function (group, topic) => Kafka group id',
+      })
+      .default(() => kafkaGroupId),
     /** kafkajs's own log lines sent to `logger`: 'info' by default when there is a logger. */
     logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).optional(),
     logger: z

@@ -16,6 +16,17 @@ import { asError, type ConnectionTracker, isConnectionError } from './connection
 import { offsetCommitter } from './offsets.js'
 import type { KafkaOptions } from './options.js'
 
+function groupIdOf(options: KafkaOptions, group: string, topic: string): string {
+  const id = options.groupId(group, topic)
+  if (typeof id !== 'string' || id.length === 0) {
+    throw new MessagingError(
+      'MESSAGING_INVALID_OPTIONS',
+      `kafka option groupId returned ${JSON.stringify(id)} for group ${JSON.stringify(group)} on ${topic}; expected a non-empty string`,
+    )
+  }
+  return id
+}
+
 export interface Shared {
   kafka: Kafka
   options: KafkaOptions
@@ -47,7 +58,10 @@ export async function openSubscription(
 ): Promise<KafkaSubscription> {
   const { kafka, logger, tracker } = shared
   // A group of its own per plain subscriber: Kafka gives every group all the messages.
-  const groupId = options.group ?? `${shared.options.clientId}.subscriber.${randomUUID()}`
+  const groupId =
+    options.group === undefined
+      ? `${shared.options.clientId}.subscriber.${randomUUID()}`
+      : groupIdOf(shared.options, options.group, topic)
   const context = { system: 'kafka', topic, group: groupId }
   let consumer: Consumer | undefined
   let closing = false

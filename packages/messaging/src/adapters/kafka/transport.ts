@@ -13,6 +13,7 @@ import { asError, type ConnectionTracker, isConnectionError, trackConnection } f
 import { toKafkaMessage } from './headers.js'
 import { type KafkaOptions, type KafkaTransportOptions, parseKafkaOptions, renameKafkaOptions } from './options.js'
 import { stickyPartitioner } from './partitions.js'
+import { scanTopic } from './scan.js'
 import { type KafkaSubscription, openSubscription, type Shared } from './subscription.js'
 import { createTopics } from './topics.js'
 import { optionsFromUrl } from './url.js'
@@ -114,6 +115,11 @@ export async function createKafkaTransport(input: KafkaTransportOptions): Promis
           await subscription.close()
         },
       }
+    },
+
+    scan(topic, scanOptions) {
+      assertOpen()
+      return scanTopic(shared, topic, scanOptions)
     },
 
     close() {

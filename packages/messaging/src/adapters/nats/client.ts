@@ -3,18 +3,22 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { MessagingError } from '@backplane/messaging'
 
-const SUPPORTED_NATS = '^2.19.0'
+/** The nats.js v3 packages the adapter imports: connections from the first, JetStream from the second. */
+export const NATS_CLIENTS = ['@nats-io/transport-node', '@nats-io/jetstream'] as const
+export type NatsClient = (typeof NATS_CLIENTS)[number]
 
-/** @internal Throws MESSAGING_CLIENT_UNSUPPORTED unless `installed` satisfies ^2.19.0 (unknown passes). */
-export function checkNatsVersion(installed: string | undefined): void {
+const SUPPORTED_NATS = '^3.0.0'
+
+/** @internal Throws MESSAGING_CLIENT_UNSUPPORTED unless `installed` of `name` satisfies ^3.0.0 (unknown passes). */
+export function checkNatsVersion(installed: string | undefined, name: NatsClient = '@nats-io/transport-node'): void {
   if (installed === undefined) return
   const match = /^(\d+)\.(\d+)\.(\d+)(-\S+)?$/.exec(installed.trim())
-  // Like npm's ^2.19.0: same major, at least 2.19.0, no prerelease.
-  const supported = match !== null && match[1] === '2' && Number(match[2]) >= 19 && match[4] === undefined
+  // Like npm's ^3.0.0: major 3, no prerelease.
+  const supported = match !== null && match[1] === '3' && match[4] === undefined
   if (!supported) {
     throw new MessagingError(
       'MESSAGING_CLIENT_UNSUPPORTED',
-      `the installed nats package is version ${installed}; @backplane/messaging needs nats ${SUPPORTED_NATS}: npm install nats@^2.29`,
+      `the installed ${name} package is version ${installed}; @backplane/messaging needs ${NATS_CLIENTS.join(' and ')} ${SUPPORTED_NATS}: npm install ${NATS_CLIENTS.map((n) => `${n}@^3`).join(' ')}`,
     )
   }
 }
@@ -32,12 +36,17 @@ export function packageVersionAbove(file: string, name: string, read = readFileS
   }
 }
 
-/** @internal The version of the `nats` package this module resolves, or undefined when it cannot tell. */
-export function installedNatsVersion(): string | undefined {
+/** @internal The version of the client package `name` this module resolves, or undefined when it cannot tell. */
+export function installedNatsVersion(name: NatsClient = '@nats-io/transport-node'): string | undefined {
   try {
     // Resolving the entry and walking up works whatever the package's exports map allows.
-    return packageVersionAbove(createRequire(import.meta.url).resolve('nats'), 'nats')
+    return packageVersionAbove(createRequire(import.meta.url).resolve(name), name)
   } catch {
     return undefined // bundled, or resolved some other way: nothing to check against
   }
+}
+
+/** @internal Checks every client package the adapter imports. */
+export function checkNatsClients(installed: (name: NatsClient) => string | undefined = installedNatsVersion): void {
+  for (const name of NATS_CLIENTS) checkNatsVersion(installed(name), name)
 }

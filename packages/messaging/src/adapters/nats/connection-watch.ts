@@ -1,6 +1,6 @@
 import type { ConnectionState, LoggerLike, TransportEvents } from '@backplane/messaging'
+import type { NatsConnection, Status } from '@nats-io/transport-node'
 import { EventEmitter } from 'eventemitter3'
-import { DebugEvents, Events, type NatsConnection, type Status } from 'nats'
 import { closedError, errorText } from './errors.js'
 import { withTimeout } from './timeouts.js'
 
@@ -52,33 +52,30 @@ export function watchConnection(nc: NatsConnection, logger: LoggerLike): Connect
 
   function onStatus(status: Status): void {
     switch (status.type) {
-      case Events.Disconnect:
+      case 'disconnect':
         state = 'disconnected'
         wakeAll(changeWaiters)
-        events.emit(
-          'disconnected',
-          new Error(`lost the connection to NATS server ${String(status.data)}; reconnecting`),
-        )
+        events.emit('disconnected', new Error(`lost the connection to NATS server ${status.server}; reconnecting`))
         break
-      case Events.Reconnect:
+      case 'reconnect':
         state = 'connected'
         wakeAll(changeWaiters)
         wakeAll(connectWaiters)
-        logger.info({ server: status.data }, 'nats reconnected')
+        logger.info({ server: status.server }, 'nats reconnected')
         events.emit('connected')
         break
-      case Events.Error:
-        events.emit('error', status.data instanceof Error ? status.data : new Error(String(status.data)))
+      case 'error':
+        events.emit('error', status.error)
         break
-      case Events.LDM:
+      case 'ldm':
         // Lame duck mode: the server is going away; nats.js moves to another one by itself.
-        logger.warn({ server: status.data }, 'nats server entering lame duck mode')
+        logger.warn({ server: status.server }, 'nats server entering lame duck mode')
         break
-      case DebugEvents.Reconnecting:
-        logger.debug({ server: status.data }, 'nats reconnecting')
+      case 'reconnecting':
+        logger.debug({}, 'nats reconnecting')
         break
       default:
-        logger.debug({ type: status.type, data: status.data }, 'nats status')
+        logger.debug({ type: status.type }, 'nats status')
     }
   }
 

@@ -1,21 +1,20 @@
 import { type LoggerLike, MessagingError } from '@backplane/messaging'
-import { type ConnectionOptions, connect, type NatsConnection, type TlsOptions } from 'nats'
+import { connect, type NatsConnection, type NodeConnectionOptions, type TlsOptions } from '@nats-io/transport-node'
 import { errorText } from './errors.js'
 import type { ResolvedNatsOptions } from './options.js'
 import { withTimeout } from './timeouts.js'
 
-function connectionOptions(opts: ResolvedNatsOptions): ConnectionOptions {
-  const options: ConnectionOptions = {
+function connectionOptions(opts: ResolvedNatsOptions): NodeConnectionOptions {
+  const options: NodeConnectionOptions = {
     servers: opts.servers,
     maxReconnectAttempts: opts.maxReconnectAttempts,
     reconnectTimeWait: opts.reconnectTimeWait,
     timeout: opts.connectTimeout,
     // Subscriptions re-sent on reconnect are what brings core NATS subscribers back.
     reconnect: true,
-    // Otherwise nats.js makes two Errors per request (a JetStream publish is one), capturing the
-    // caller's stack each time, in case the request fails: that was a good part of what a
-    // publish cost. Our failures are MessagingErrors thrown from the publish call (its stack) with
-    // nats.js's error as the cause.
+    // Otherwise nats.js makes an Error per request (JetStream API calls, consumer info), capturing
+    // the caller's stack, in case the request fails. Our failures are MessagingErrors thrown from
+    // our own call (its stack) with nats.js's error as the cause.
     noAsyncTraces: true,
   }
   if (opts.name !== undefined) options.name = opts.name

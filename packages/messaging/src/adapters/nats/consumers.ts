@@ -1,5 +1,12 @@
 import { MessagingError } from '@backplane/messaging'
-import { AckPolicy, type ConsumerConfig, type ConsumerInfo, DeliverPolicy, type JetStreamManager, nanos } from 'nats'
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  DeliverPolicy,
+  type JetStreamManager,
+} from '@nats-io/jetstream'
+import { nanos } from '@nats-io/transport-node'
 import { apiErrorCode, JS_ERR } from './errors.js'
 import type { ResolvedNatsOptions } from './options.js'
 

@@ -8,7 +8,7 @@ import {
   type TransportSubscribeOptions,
   type TransportSubscription,
 } from '@backplane/messaging'
-import type { Msg, NatsConnection } from 'nats'
+import type { Msg, NatsConnection } from '@nats-io/transport-node'
 import { drain } from './connection.js'
 import { watchConnection } from './connection-watch.js'
 import { inFlightCounter, runDelivery } from './deliveries.js'

@@ -1,5 +1,5 @@
 import type { TransportMessage } from '@backplane/messaging'
-import { type MsgHdrs, headers as natsHeaders } from 'nats'
+import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node'
 
 const KEY_HEADER = 'backplane-key'
 

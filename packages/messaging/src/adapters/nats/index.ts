@@ -1,5 +1,6 @@
 /**
- * NATS, through nats.js ^2.19 (an optional peer dependency: `npm install nats`), in two modes:
+ * NATS, through nats.js v3: `@nats-io/transport-node` and `@nats-io/jetstream` ^3.0, optional peer
+ * dependencies (`npm install @nats-io/transport-node @nats-io/jetstream`), in two modes:
  *
  * - core NATS (`nats://host:4222`): at most once. The server keeps nothing: a message published
  *   while no one subscribes is gone, `from: 'earliest'` is refused, groups are queue groups and a
@@ -11,9 +12,14 @@
  *   named after it, whose `from` counts when it is created; a plain subscriber gets an ephemeral
  *   consumer of its own, deleted when it closes.
  *
- * Reconnects are nats.js's (forever, by default). Publishes wait up to `timeout` for the
- * connection; JetStream ones are sent again after a reconnect (see de-duplication below). Pull
+ * Reconnects are nats.js's (forever, by default). nats.js empties its outbound buffer at every
+ * reconnect attempt, so a publish waits up to `timeout` for the connection rather than being
+ * buffered, and JetStream ones not yet acknowledged are sent again after a reconnect (see
+ * de-duplication below). Subscriptions pull with nats.js's `fetch()` in a loop of our own rather
+ * than `consume()`, which resumes after a restart as well but cannot be stopped without leaving
+ * what it pulled leased until `ackWait`: a close hands back what was not handed over. Pull
  * consumers resume by themselves, and are re-created if the server lost them.
+ * (test/nats/v3-faults.integration.test.ts shows each of these on the plain v3 client.)
  *
  * URL: `nats://[user:password@ | token@]host[:port][,host[:port]...][?param=value&...]`, port
  * 4222 when left out; more servers also with `servers=h2:4222,h3:4222` or the `nats.servers`
@@ -49,12 +55,12 @@
  * replaced by spaces. The message key travels URI-encoded in the `backplane-key` header.
  */
 
-import { checkNatsVersion, installedNatsVersion } from './client.js'
+import { checkNatsClients } from './client.js'
 
 // The @internal exports are for the adapter's own tests: stripInternal keeps them out of the
 // published types.
 /** @internal */
-export { checkNatsVersion, installedNatsVersion, packageVersionAbove } from './client.js'
+export { checkNatsClients, checkNatsVersion, installedNatsVersion, packageVersionAbove } from './client.js'
 /** @internal */
 export { checkSubject, consumerNameFor, safeName, streamNameFor } from './names.js'
 export type { NatsTransportOptions } from './options.js'
@@ -64,5 +70,5 @@ export { createNatsTransport, createTransport } from './transport.js'
 /** @internal */
 export { natsOptionsFromUrl } from './url.js'
 
-// At import, so that createBroker fails on a nats outside ^2.19 before it connects anything.
-checkNatsVersion(installedNatsVersion())
+// At import, so that createBroker fails on a client outside ^3.0 before it connects anything.
+checkNatsClients()

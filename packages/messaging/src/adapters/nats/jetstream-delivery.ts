@@ -1,5 +1,5 @@
 import type { LoggerLike, TransportDelivery } from '@backplane/messaging'
-import type { JsMsg } from 'nats'
+import type { JsMsg } from '@nats-io/jetstream'
 import { errorText } from './errors.js'
 import { fromNatsHeaders } from './headers.js'
 
@@ -63,7 +63,7 @@ export class JetStreamDelivery implements TransportDelivery {
     this.key = key
     this.headers = headers
     this.value = msg.data
-    this.redeliveries = Math.max(0, msg.info.redeliveryCount - 1)
+    this.redeliveries = Math.max(0, msg.info.deliveryCount - 1)
   }
 
   private settle(what: 'ack' | 'nak'): Promise<void> {

@@ -8,24 +8,26 @@ import {
   type TransportSubscribeOptions,
   type TransportSubscription,
 } from '@backplane/messaging'
-import type { NatsConnection } from 'nats'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
 import { drain } from './connection.js'
 import { watchConnection } from './connection-watch.js'
 import { type ConsumerSpec, ensureConsumer } from './consumers.js'
-import { closedError, errorText, natsCode, publishError } from './errors.js'
+import { closedError, errorText, isNoResponders, publishError } from './errors.js'
 import { toNatsHeaders } from './headers.js'
 import { checkSubject, checkSubjectForPublish, consumerNameFor } from './names.js'
 import type { ResolvedNatsOptions } from './options.js'
 import { pubAckInbox } from './pubacks.js'
 import { pullLoop } from './pull-loop.js'
+import { scanJetStream } from './scan.js'
 import { streamRegistry } from './streams.js'
 import { withTimeout } from './timeouts.js'
 
 async function jetStreamClients(nc: NatsConnection, opts: ResolvedNatsOptions) {
   try {
     // The manager checks that JetStream is enabled for the account: fail here, not at first publish.
-    const jsm = await nc.jetstreamManager({ timeout: opts.timeout })
-    return { jsm, js: nc.jetstream({ timeout: opts.timeout }) }
+    const jsm = await jetstreamManager(nc, { timeout: opts.timeout })
+    return { jsm, js: jetstream(nc, { timeout: opts.timeout }) }
   } catch (error) {
     await nc.close().catch(() => undefined)
     throw new MessagingError(
@@ -108,13 +110,11 @@ export async function jetStreamTransport(
         if (error === undefined) {
           // Still unanswered when the connection changed: the resend answers for it.
           if (outcome === 'again') again.push(i)
-        } else if (natsCode(error) === '503' && !recreated.has(i)) {
+        } else if (isNoResponders(error) && !recreated.has(i)) {
           recreated.add(i)
           gone.push(i)
-        } else if (outcome === 'settled' || natsCode(error) !== 'DISCONNECT') {
-          errors[i] = error
         } else {
-          again.push(i)
+          errors[i] = error
         }
       }
       if (gone.length > 0) {
@@ -193,6 +193,7 @@ export async function jetStreamTransport(
     state: watch.state,
     publish,
     subscribe,
+    scan: (topic, { signal }) => scanJetStream({ js, jsm, subject: topic, signal }),
     async close() {
       if (closed) return
       closed = true

@@ -1,4 +1,13 @@
-import { createInbox, ErrorCode, type Msg, type MsgHdrs, type NatsConnection, NatsError, type Subscription } from 'nats'
+import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream'
+import {
+  createInbox,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  NoRespondersError,
+  type Subscription,
+  TimeoutError,
+} from '@nats-io/transport-node'
 
 /** One message to publish to JetStream. */
 export interface JetStreamPublish {
@@ -17,43 +26,42 @@ export interface PubAckGroup {
 
 interface Waiter {
   resolve: () => void
-  reject: (error: NatsError) => void
+  reject: (error: Error) => void
 }
 
 /**
  * What JetStream answered, read as js.publish reads it: "no responders" when no stream holds the
  * subject (a 503 status and no body, which the caller handles by re-creating the stream), a
- * JetStream API error, or a PubAck.
+ * JetStream API error, or a PubAck. The errors are nats.js's own, as js.publish would throw them.
  */
-function pubAckError(msg: Msg): NatsError | undefined {
-  if (msg.data.length === 0 && msg.headers?.code === 503) return NatsError.errorForCode(ErrorCode.NoResponders)
+function pubAckError(msg: Msg): Error | undefined {
+  if (msg.data.length === 0 && msg.headers?.code === 503) return new NoRespondersError(msg.subject)
   let ack: { stream?: string; error?: { code: number; err_code?: number; description?: string } }
   try {
     ack = msg.json()
   } catch (error) {
-    return NatsError.errorForCode(ErrorCode.JetStreamInvalidAck, error as Error)
+    return new JetStreamError('invalid ack response', { cause: error })
   }
   if (ack.error) {
-    const error = new NatsError(ack.error.description || `JetStream error ${ack.error.code}`, String(ack.error.code))
-    error.api_error = {
+    return new JetStreamApiError({
       code: ack.error.code,
       err_code: ack.error.err_code ?? 0,
-      description: ack.error.description ?? '',
-    }
-    return error
+      description: ack.error.description || `JetStream error ${ack.error.code}`,
+    })
   }
-  if (!ack.stream) return NatsError.errorForCode(ErrorCode.JetStreamInvalidAck)
+  if (!ack.stream) return new JetStreamError('invalid ack response')
   return undefined
 }
 
 /**
- * JetStream publishes that get their PubAcks on one subscription of the connection's own. What
- * js.publish does for each message (a request: a reply token in nats.js's request mux, a timer,
- * a chain of promises and, even with noAsyncTraces, an Error made to cancel the finished request)
+ * JetStream publishes that get their PubAcks on one subscription of the connection's own.
+ * js.publish (nats.js v3, as v2) makes each message a request: a reply token in the request mux,
+ * a timer, a chain of promises and an Error made to cancel even a request that succeeded, which
  * cost the client about twice what publishing the message itself does. Here each message goes
- * out with a reply subject under one wildcard inbox, its answer is matched by the last token,
- * and a group of messages shares one timer. nats.js re-subscribes the inbox after a reconnect;
- * what was unanswered then is the caller's to send again.
+ * out with a reply subject under one wildcard inbox, its answer is matched by the last token, and
+ * a group of messages shares one timer. nats.js re-subscribes the inbox after a reconnect, but
+ * empties its outbound buffer at every reconnect attempt: what is unanswered then is the
+ * caller's to send again (jetstream.ts does).
  */
 export function pubAckInbox(nc: NatsConnection) {
   const waiting = new Map<string, Waiter>()
@@ -61,7 +69,7 @@ export function pubAckInbox(nc: NatsConnection) {
   let prefix = ''
   let next = 0
 
-  function answered(error: NatsError | null, msg: Msg): void {
+  function answered(error: Error | null, msg: Msg): void {
     if (error) {
       // The inbox subscription failed (a permissions violation, say): nothing will be answered.
       subscription = undefined
@@ -98,12 +106,12 @@ export function pubAckInbox(nc: NatsConnection) {
         nc.publish(message.subject, message.data, { headers: message.headers, reply: `${inbox()}.${token}` })
       } catch (error) {
         // Closed connection, say: js.publish would have rejected too.
-        ;(waiting.get(token) as Waiter).reject(error as NatsError)
+        ;(waiting.get(token) as Waiter).reject(error as Error)
         waiting.delete(token)
       }
       return acked
     })
-    const forget = (error?: NatsError) => {
+    const forget = (error?: Error) => {
       for (const token of tokens) {
         const waiter = waiting.get(token)
         if (!waiter) continue
@@ -111,7 +119,7 @@ export function pubAckInbox(nc: NatsConnection) {
         if (error) waiter.reject(error)
       }
     }
-    const timer = setTimeout(() => forget(NatsError.errorForCode(ErrorCode.Timeout)), timeoutMs)
+    const timer = setTimeout(() => forget(new TimeoutError()), timeoutMs)
     void Promise.allSettled(results).then(() => clearTimeout(timer))
     return {
       results,

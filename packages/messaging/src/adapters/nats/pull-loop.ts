@@ -1,6 +1,13 @@
 import { backoffDelay, sleep } from '@backplane/internal'
 import type { DeliveryHandler, LoggerLike, TransportSubscription } from '@backplane/messaging'
-import type { Consumer, ConsumerInfo, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 'nats'
+import type {
+  Consumer,
+  ConsumerInfo,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from '@nats-io/jetstream'
 import { type ConsumerSpec, ensureConsumer } from './consumers.js'
 import { inFlightCounter, runDelivery } from './deliveries.js'
 import { apiErrorCode, errorText, JS_ERR } from './errors.js'
@@ -38,13 +45,16 @@ interface PullContext {
  * pulls are still arriving: the server always has a pull to answer, rather than one round trip
  * per window. Every fetch is a new pull request, so the loop needs nothing special after a
  * reconnect; any failure (server away, consumer or stream gone) makes it look the consumer up
- * again, re-create it if it is gone, and go on after a short backoff.
+ * again, re-create it if it is gone, and go on after a short backoff. nats.js v3's `consume()`
+ * also resumes after a restart, but it always keeps a pull open: stopping it leaves what the
+ * server is sending leased to nobody until ackWait. A fetch asks for a known number, so close can
+ * wait for what is on its way and hand it back.
  */
 export function pullLoop(ctx: PullContext): TransportSubscription {
   const { spec, logger, window } = ctx
   const inFlight = inFlightCounter()
   const unsettled = new Set<number>()
-  let consumer: Consumer | undefined = ctx.js.consumers.getPullConsumerFor(ctx.info)
+  let consumer: Consumer | undefined = ctx.js.consumers.getConsumerFromInfo(ctx.info)
   let consumerName = ctx.info.name
   // Highest stream sequence seen: where a lost consumer's replacement starts.
   let cursor = ctx.info.delivered.stream_seq
@@ -90,7 +100,7 @@ export function pullLoop(ctx: PullContext): TransportSubscription {
       streamCreated = stream.created
     }
     consumerName = info.name
-    consumer = ctx.js.consumers.getPullConsumerFor(info)
+    consumer = ctx.js.consumers.getConsumerFromInfo(info)
   }
 
   /** Hands over what one pull brings; a failure is reported to the loop, which starts over. */

@@ -1,5 +1,6 @@
 import { type LoggerLike, MessagingError } from '@backplane/messaging'
-import { type JetStreamManager, nanos, StorageType, type StreamConfig } from 'nats'
+import { type JetStreamManager, StorageType, type StreamConfig } from '@nats-io/jetstream'
+import { nanos } from '@nats-io/transport-node'
 import { apiErrorCode, JS_ERR } from './errors.js'
 import { streamNameFor } from './names.js'
 import type { ResolvedNatsOptions } from './options.js'
@@ -12,8 +13,8 @@ export interface StreamRef {
   created: string
 }
 
-function streamConfig(opts: ResolvedNatsOptions, name: string, topic: string): Partial<StreamConfig> {
-  const config: Partial<StreamConfig> = {
+function streamConfig(opts: ResolvedNatsOptions, name: string, topic: string) {
+  const config: Partial<StreamConfig> & { name: string } = {
     name,
     subjects: [topic],
     storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,

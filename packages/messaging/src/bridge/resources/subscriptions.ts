@@ -3,7 +3,7 @@ import type { BridgeContext } from '../context.js'
 import { defineEndpoint, type Endpoint, type Exchange } from '../endpoint.js'
 import { BridgeError } from '../errors.js'
 import { newId } from '../ids.js'
-import { type SubscriptionInput, subscriptionInputSchema } from '../options.js'
+import { subscriptionInputSchema } from '../options.js'
 import type { StoredSubscription } from '../store.js'
 import { checkDeadLetter } from '../topics.js'
 import { readJsonInput } from './json-input.js'
@@ -14,7 +14,10 @@ export type SubscriptionsContext = Pick<
   'options' | 'logger' | 'auth' | 'topics' | 'policy' | 'webhooks' | 'store' | 'start'
 >
 
-/** `/v1/subscriptions`: list and add webhook subscriptions; `/v1/subscriptions/{id}`: read, delete. */
+/**
+ * `/v1/subscriptions`: list and add webhook subscriptions; `/v1/subscriptions/{id}`: read, delete;
+ * `/v1/subscriptions/{id}/enable`: reset its breaker and deliver again.
+ */
 export function subscriptionEndpoints(ctx: SubscriptionsContext): Endpoint[] {
   const { options, logger, auth, topics, policy, webhooks, store, start } = ctx
   const authenticate = ({ request }: Exchange) => auth.authenticate(request, undefined)
@@ -40,7 +43,7 @@ export function subscriptionEndpoints(ctx: SubscriptionsContext): Endpoint[] {
           body: { subscriptions: webhooks.list().filter((s) => topics.visible(principal, s.topic)) },
         }),
         async POST({ request }, principal) {
-          const input: SubscriptionInput = await readJsonInput(request, subscriptionInputSchema, options.limits)
+          const input = await readJsonInput(request, subscriptionInputSchema, options.limits)
           const ref = topics.resolve(input.topic)
           if (!principal.canSubscribe(ref)) throw forbidden(principal, 'subscribe to', ref)
           checkDeadLetter(input.deadLetter)
@@ -54,6 +57,22 @@ export function subscriptionEndpoints(ctx: SubscriptionsContext): Endpoint[] {
           })
           logger.info({ subscription: subscriptionId, topic: ref.qualified, by: principal.id }, 'subscription added')
           return { status: 201, body: webhooks.view(subscriptionId) }
+        },
+      },
+    }),
+    defineEndpoint({
+      // Before `{id*}`, which would take `x/enable` for an id. Needs what deleting it needs.
+      path: '/v1/subscriptions/{id}/enable',
+      resolve: find,
+      methods: {
+        async POST(_, { principal, id }) {
+          try {
+            await webhooks.enable(id)
+          } catch (error) {
+            throw BridgeError.is(error) ? error : new BridgeError(503, 'STORE_FAILED', String(error))
+          }
+          logger.info({ subscription: id, by: principal.id }, 'subscription enabled')
+          return { status: 200, body: webhooks.view(id) }
         },
       },
     }),
