@@ -72,7 +72,13 @@ describe("a fresh clone, the README's first command", () => {
   })
 
   it('links every bin, each answering --help the way the docs call it', () => {
-    expect(bins.sort()).toEqual(['backplane-bridge', 'backplane-config', 'backplane-logs', 'backplane-workflow'])
+    expect(bins.sort()).toEqual([
+      'backplane-bridge',
+      'backplane-config',
+      'backplane-logs',
+      'backplane-messaging',
+      'backplane-workflow',
+    ])
     for (const bin of bins) {
       const help = sh(`npx --no-install ${bin} --help`)
       expect(help.status, `${bin}: ${help.output}`).toBe(0)

@@ -399,7 +399,11 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
         if (key !== undefined && ctx.dedupe) await ctx.dedupe.store.add(key, ctx.dedupe.ttl)
         return await delivery.ack()
       }
-      if (NonRetryableError.is(failure)) return await deadLettered(delivery, 'non-retryable', failure, n)
+      if (NonRetryableError.is(failure)) {
+        // Another copy's error, or another error branded so, may carry no reason.
+        const reason = (failure as { reason?: unknown }).reason === 'max-attempts' ? 'max-attempts' : 'non-retryable'
+        return await deadLettered(delivery, reason, failure, n)
+      }
       if (n >= options.retry.maxAttempts) return await deadLettered(delivery, 'max-attempts', failure, n)
       const id = messageId(delivery)
       ctx.logger.debug({ topic: ctx.topic, id, attempt: n, err: errorText(failure) }, 'handler failed; retrying')

@@ -45,9 +45,15 @@ const LEGACY_NON_RETRYABLE_BRAND = '@backplane/messaging/NonRetryableError'
  */
 export class NonRetryableError extends Error {
   override readonly name = 'NonRetryableError'
+  /**
+   * What the dead letter's `backplane-dlq-reason` says: `non-retryable`, or `max-attempts` for a
+   * handler that counts its attempts itself and has run out of them.
+   */
+  readonly reason: 'non-retryable' | 'max-attempts'
 
-  constructor(message?: string, options?: ErrorOptions) {
+  constructor(message?: string, options?: ErrorOptions & { reason?: 'non-retryable' | 'max-attempts' }) {
     super(message, options)
+    this.reason = options?.reason ?? 'non-retryable'
     brandError(this, NON_RETRYABLE_BRAND)
     brandError(this, LEGACY_NON_RETRYABLE_BRAND)
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createBroker, RetryAfterError } from '../src/index.js'
+import { createBroker, DLQ, NonRetryableError, RetryAfterError } from '../src/index.js'
 import { sleep } from './sleep.js'
 
 describe('RetryAfterError', () => {
@@ -27,5 +27,38 @@ describe('RetryAfterError', () => {
     expect(new RetryAfterError('busy', '1.5s').delayMs).toBe(1_500)
     expect(new RetryAfterError('busy', 250).delayMs).toBe(250)
     expect(new RetryAfterError('busy', -5).delayMs).toBe(0)
+  })
+})
+
+describe('NonRetryableError', () => {
+  it('dead-letters at once, with reason non-retryable, or max-attempts when the handler says it ran out', async () => {
+    const broker = await createBroker('memory://non-retryable-reason')
+    const reasons: { id: string; reason: string; attempts: string | undefined }[] = []
+    const dlq = await broker.subscribe(
+      't.dlq',
+      (m) =>
+        void reasons.push({ id: m.id, reason: m.headers[DLQ.reason] as string, attempts: m.headers[DLQ.attempts] }),
+      { from: 'earliest' },
+    )
+    const sub = await broker.subscribe(
+      't',
+      (m) => {
+        throw m.id === 'counted'
+          ? new NonRetryableError('gave up after 5 calls', { reason: 'max-attempts' })
+          : new NonRetryableError('bad order')
+      },
+      { retry: { maxAttempts: 5 } },
+    )
+    await broker.publish('t', 1, { id: 'plain' })
+    await broker.publish('t', 2, { id: 'counted' })
+    const deadline = Date.now() + 3000
+    while (reasons.length < 2 && Date.now() < deadline) await sleep(10)
+    expect(reasons.sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+      { id: 'counted', reason: 'max-attempts', attempts: '1' },
+      { id: 'plain', reason: 'non-retryable', attempts: '1' },
+    ])
+    expect(new NonRetryableError('x').reason).toBe('non-retryable')
+    await Promise.all([sub.close(), dlq.close()])
+    await broker.close()
   })
 })

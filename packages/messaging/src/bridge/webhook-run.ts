@@ -113,13 +113,18 @@ export function newRun(parts: RunParts, effects: CircuitEffects): Running {
 /**
  * Counts a failed call of a message while the endpoint is otherwise healthy. At `maxAttempts`,
  * where the core would not dead-letter it now (its limit is lifted), the failure is marked
- * non-retryable, so the core dead-letters the message at once.
+ * non-retryable with reason `max-attempts`, so the core dead-letters the message at once and
+ * says why as it would have.
  */
 export function countFailure(run: Running, message: Message<unknown>, error: Error): Error {
   const failed = (run.attempts.get(message.id) ?? 0) + 1
   run.attempts.delete(message.id)
   if (failed >= run.maxAttempts) {
-    if (message.attempt < run.coreAttempts) brandError(error, NON_RETRYABLE_BRAND)
+    if (message.attempt < run.coreAttempts) {
+      // Dead-lettered at once by the core, as run out of attempts (NonRetryableError's `reason`).
+      brandError(error, NON_RETRYABLE_BRAND)
+      ;(error as { reason?: string }).reason = 'max-attempts'
+    }
     return error
   }
   run.attempts.set(message.id, failed)
