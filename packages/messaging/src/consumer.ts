@@ -278,6 +278,11 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     }
   }
 
+  /** The message the handler gets for attempt `n` of `delivery`. */
+  function messageOf(delivery: TransportDelivery, data: T, n: number): DeliveredMessage<T> {
+    return new DeliveredMessage(messageId(delivery), ctx.topic, delivery.key, data, delivery.headers, n, delivery.value)
+  }
+
   /**
    * One attempt, run without an async function when nothing needs one: no trace to continue or
    * record, a handler that returns no promise and succeeds, no de-duplication. An async function
@@ -290,15 +295,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     if (closing || delivery.headers.traceparent !== undefined || tracerRegistered()) {
       return tracedAttempt(delivery, data, n, key)
     }
-    const message = new DeliveredMessage(
-      messageId(delivery),
-      ctx.topic,
-      delivery.key,
-      data,
-      delivery.headers,
-      n,
-      delivery.value,
-    )
+    const message = messageOf(delivery, data, n)
     const started = performance.now()
     const entry = running.add(delivery, started)
     let result: unknown
@@ -358,15 +355,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     let failure: unknown
     try {
       if (closing) return await delivery.release()
-      const message = new DeliveredMessage(
-        messageId(delivery),
-        ctx.topic,
-        delivery.key,
-        data,
-        delivery.headers,
-        n,
-        delivery.value,
-      )
+      const message = messageOf(delivery, data, n)
       const started = performance.now()
       const entry = running.add(delivery, started)
       try {
