@@ -8,6 +8,7 @@ export {
   retrySchema,
 } from './backoff.js'
 export { brandError, hasBrand, NON_RETRYABLE_BRAND } from './brand.js'
+export { deferred } from './deferred.js'
 export { deprecate, renameOptions } from './deprecation.js'
 export { DURATION_EXPECTED, type Duration, type DurationRule, durationSchema, parseDuration } from './duration.js'
 export { isLogger, type LoggerLike, silentLogger } from './logger.js'

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { z } from 'zod'
 import {
   brandError,
+  deferred,
   deprecate,
   hasBrand,
   isLogger,
@@ -142,5 +143,20 @@ describe('deprecations', () => {
     } finally {
       warn.mockRestore()
     }
+  })
+})
+
+describe('deferred', () => {
+  it('resolves its promise when resolve is called, not before', async () => {
+    const d = deferred()
+    let done = false
+    void d.promise.then(() => {
+      done = true
+    })
+    await Promise.resolve()
+    expect(done).toBe(false)
+    d.resolve()
+    await d.promise
+    expect(done).toBe(true)
   })
 })

@@ -1,3 +1,4 @@
+import { deferred } from '@backplane/internal'
 import { admit, type BreakerEvent, type BreakerSettings, type BreakerSnapshot, CLOSED, transition } from './breaker.js'
 
 /** What the breaker does to the subscription it guards. */
@@ -53,7 +54,7 @@ export class WebhookCircuit {
       if (this.stopped) return 'refuse'
       const admission = admit(this.current)
       if (admission === 'hold') {
-        this.probeDone ??= withResolvers()
+        this.probeDone ??= deferred()
         await this.probeDone.promise
         continue
       }
@@ -125,12 +126,4 @@ export class WebhookCircuit {
     this.probeDone = undefined
     held?.resolve()
   }
-}
-
-function withResolvers(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void
-  const promise = new Promise<void>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
 }

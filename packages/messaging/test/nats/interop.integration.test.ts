@@ -97,7 +97,9 @@ function plainHeaders(id: string, key?: string, canonical = false): MsgHdrs {
 }
 
 /** What our subscriber must make of a message `plainHeaders` wrote. */
-function expectSameEvent(message: Message | undefined, id: string, key: string | undefined) {
+/** The message of `got` with this id is the plain client's event: same id, key and data. */
+function expectSameEvent(got: Message[], id: string, key: string | undefined) {
+  const message = got.find((m) => m.id === id)
   expect(message).toBeDefined()
   expect(message?.id).toBe(id)
   expect(message?.key).toBe(key)
@@ -147,21 +149,9 @@ describe('core NATS', () => {
     await until(() => got.length === 3, 5_000, 'the three plain messages')
     await sub.close()
     // Names are read case-insensitively: `Ce-Id`, `Backplane-Key` count as `ce-id`, `backplane-key`.
-    expectSameEvent(
-      got.find((m) => m.id === canonical),
-      canonical,
-      KEY,
-    )
-    expectSameEvent(
-      got.find((m) => m.id === withKey),
-      withKey,
-      KEY,
-    )
-    expectSameEvent(
-      got.find((m) => m.id === withoutKey),
-      withoutKey,
-      undefined,
-    )
+    expectSameEvent(got, canonical, KEY)
+    expectSameEvent(got, withKey, KEY)
+    expectSameEvent(got, withoutKey, undefined)
   })
 })
 
@@ -200,16 +190,8 @@ describe('JetStream', () => {
     expect(acks.map((a) => a.stream)).toEqual([stream, stream])
     await until(() => got.length === 2, 10_000, 'both plain messages')
     await sub.close()
-    expectSameEvent(
-      got.find((m) => m.id === withKey),
-      withKey,
-      KEY,
-    )
-    expectSameEvent(
-      got.find((m) => m.id === withoutKey),
-      withoutKey,
-      undefined,
-    )
+    expectSameEvent(got, withKey, KEY)
+    expectSameEvent(got, withoutKey, undefined)
     expect(got.map((m) => m.attempt)).toEqual([1, 1])
   })
 })

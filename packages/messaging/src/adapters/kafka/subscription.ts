@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { backoffSequence, withTimeout } from '@backplane/internal'
+import { backoffSequence, deferred, withTimeout } from '@backplane/internal'
 import {
   type DeliveryHandler,
   type LoggerLike,
@@ -38,14 +38,6 @@ export interface Shared {
 // Pauses before restarting a consumer kafkajs gave up on: 500 ms doubling up to 30 s.
 const RESTART_BACKOFF = { initialDelay: 500, maxDelay: 30_000, factor: 2, jitter: 'none' } as const
 
-function signal(): { promise: Promise<void>; resolve(): void } {
-  let resolve!: () => void
-  const promise = new Promise<void>((res) => {
-    resolve = res
-  })
-  return { promise, resolve }
-}
-
 export interface KafkaSubscription extends TransportSubscription {
   readonly closing: boolean
 }
@@ -71,7 +63,7 @@ export async function openSubscription(
   let lastError: Error | undefined
   // Joined, assigned, and one fetch done: the start offsets of a new group are fixed by then
   // (kafkajs looks up "latest" only at its first fetch), so `from: 'latest'` means "after subscribe".
-  const ready = signal()
+  const ready = deferred()
   let isReady = false
   const committer = offsetCommitter(topic, () => consumer, logger, context)
   const batches = batchHandler(deliver, () => closing, committer, logger)
