@@ -1,7 +1,14 @@
 import { hostname } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { EventEmitter } from 'eventemitter3'
-import { createDeliveryProcessor, type DeadLetterEvent, type Handler } from './consumer.js'
+import {
+  createDeliveryProcessor,
+  type DeadLetterEvent,
+  DIRECT,
+  type DirectDelivery,
+  ENDED,
+  type Handler,
+} from './consumer.js'
 import { createDeadLetters, type DeadLetterOptions, type DeadLetters } from './dead-letters.js'
 import { memoryDedupeStore } from './dedupe.js'
 import { type EnvelopeOptions, encodeMessage } from './envelope.js'
@@ -25,6 +32,7 @@ import {
   silentLogger,
   type Transport,
   type TransportCapabilities,
+  type TransportDelivery,
   type TransportMessage,
   type TransportSubscription,
 } from './transport.js'
@@ -253,7 +261,7 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
           ? { store: memoryDedupeStore(), ttl: 24 * 3_600_000 }
           : { store: options.dedupe.store ?? memoryDedupeStore(), ttl: options.dedupe.ttl }
     const abort = new AbortController()
-    const process = createDeliveryProcessor<T>(
+    const { process, processNow } = createDeliveryProcessor<T>(
       {
         topic: name,
         group: options.group,
@@ -271,13 +279,36 @@ export function createBrokerOver(transport: Transport, options: BrokerOptions = 
       handler,
     )
     const limiter = createKeyedLimiter(options.concurrency, options.ordered)
+    // The processor releases what it could not finish (a failed dead-letter publish, say).
+    const deliver = (delivery: TransportDelivery) => limiter.run(delivery.key, process, delivery)
+    const ended = (delivery: DirectDelivery, failed: boolean) => {
+      limiter.finish(delivery.key)
+      delivery[ENDED](failed)
+    }
+    // The same for a transport that takes the direct way (see DIRECT): no promise per message.
+    const processDirect = (delivery: DirectDelivery) => {
+      let pending: Promise<void> | undefined
+      try {
+        pending = processNow(delivery)
+      } catch (error) {
+        pending = Promise.reject(error)
+      }
+      if (pending === undefined) ended(delivery, false)
+      else
+        pending.then(
+          () => ended(delivery, false),
+          () => ended(delivery, true),
+        )
+    }
+    Object.defineProperty(deliver, DIRECT, {
+      value: (delivery: DirectDelivery) => limiter.start(delivery.key, processDirect, delivery),
+    })
     let inner: TransportSubscription
     try {
       inner = await transport.subscribe(
         name,
         { group: options.group, from: options.from, maxInFlight: options.concurrency },
-        // The processor releases what it could not finish (a failed dead-letter publish, say).
-        (delivery) => limiter.run(delivery.key, process, delivery),
+        deliver,
       )
     } catch (error) {
       throw MessagingError.is(error)

@@ -14,6 +14,27 @@ import type { LoggerLike, Transport, TransportDelivery, TransportMessage } from 
 
 export type Handler<T> = (message: Message<T>) => unknown
 
+/**
+ * The direct way between the core and memory://, behind the `Transport` interface: a deliver
+ * handler carrying `[DIRECT]` takes a delivery without a promise; a delivery carrying `[ENDED]`
+ * settles at once (`ack` and `release` take effect before they return, never fail) and hears
+ * by `[ENDED](failed)` that the core is done with it. No promise or closure per message.
+ * `Symbol.for`: the memory adapter is built apart and finds the same symbols by name.
+ */
+export const DIRECT = Symbol.for('@backplane/messaging/deliver-direct')
+export const ENDED = Symbol.for('@backplane/messaging/delivery-ended')
+
+export interface DirectDelivery extends TransportDelivery {
+  /** The core is done: acked or released (`failed`: even the release failed). */
+  [ENDED](failed: boolean): void
+}
+
+const isDirect = (delivery: TransportDelivery): delivery is DirectDelivery =>
+  (delivery as Partial<DirectDelivery>)[ENDED] !== undefined
+
+// What `process` returns for a direct delivery acked at once.
+const acked: Promise<void> = Promise.resolve()
+
 /** Headers a dead-lettered message carries, besides all of its own. */
 export const DLQ = {
   reason: 'backplane-dlq-reason',
@@ -224,7 +245,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
    * (attempts), not a chain of them: each level costs a promise and a heap frame per message.
    * Resolves once the delivery is acked or released; rejects only if releasing it failed.
    */
-  function process(delivery: TransportDelivery): Promise<void> {
+  function processNow(delivery: TransportDelivery): Promise<void> | undefined {
     try {
       // A replay goes to the group that failed the message only: the others handled it already.
       const replayGroup = delivery.headers[REPLAY.group]
@@ -289,29 +310,38 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
    * would cost a promise, a heap frame for its locals and a turn of the microtask queue per
    * message, a good part of what the core adds to a memory delivery. A promise from the handler
    * goes on in `awaitHandler`, a failure in `settle`, a trace (or a closing subscription) in
-   * `tracedAttempt`. Resolves once the delivery is acked or released.
+   * `tracedAttempt`. Resolves once the delivery is acked or released; returns undefined instead
+   * when it acked a direct delivery (one that settles at once) already.
    */
-  function attempt(delivery: TransportDelivery, data: T, n: number, key: string | undefined): Promise<void> {
+  function attempt(
+    delivery: TransportDelivery,
+    data: T,
+    n: number,
+    key: string | undefined,
+  ): Promise<void> | undefined {
     if (closing || delivery.headers.traceparent !== undefined || tracerRegistered()) {
       return tracedAttempt(delivery, data, n, key)
     }
     const message = messageOf(delivery, data, n)
     const started = performance.now()
-    const entry = running.add(delivery, started)
     let result: unknown
     try {
       result = handler(message)
     } catch (error) {
-      running.remove(entry)
       recordDuration('process', started, attributes, error ?? 'error')
       return settle(delivery, data, n, key, error ?? new Error('handler threw a nullish value'))
     }
-    if (isThenable(result)) return awaitHandler(delivery, data, n, key, entry, started, result)
-    running.remove(entry)
+    // Only a handler still running can be seen by the heartbeat ticker: one that returned at
+    // once never ran while the ticker could tick, so it needs no entry.
+    if (isThenable(result)) return awaitHandler(delivery, data, n, key, running.add(delivery, started), started, result)
     recordDuration('process', started, attributes)
     if (key !== undefined) return settle(delivery, data, n, key, undefined)
-    // The ack's own promise when it succeeds: no async function to wrap it.
     try {
+      if (isDirect(delivery)) {
+        void delivery.ack()
+        return undefined
+      }
+      // The ack's own promise when it succeeds: no async function to wrap it.
       return delivery.ack().then(undefined, (error: unknown) => unprocessed(delivery, error))
     } catch (error) {
       return unprocessed(delivery, error)
@@ -402,7 +432,7 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
       return unprocessed(delivery, error)
     }
     // Outside the try: a retry releases what it cannot finish itself.
-    let retry: Promise<void>
+    let retry: Promise<void> | undefined
     try {
       retry = attempt(delivery, data, n + 1, key)
     } catch (error) {
@@ -411,5 +441,9 @@ export function createDeliveryProcessor<T>(ctx: ConsumerContext<T>, handler: Han
     return await retry
   }
 
-  return process
+  return {
+    processNow,
+    /** For the `DeliveryHandler` contract: a promise whatever the delivery. */
+    process: (delivery: TransportDelivery): Promise<void> => processNow(delivery) ?? acked,
+  }
 }

@@ -67,8 +67,15 @@ function attributesOf(operation: 'send' | 'process', a: MessagingAttributes): Re
   return attributes
 }
 
-export function startSendSpan(a: MessagingAttributes): { span: Span; context: Context } {
+/**
+ * The PRODUCER span of a publish, and the context to inject into its messages. Without a
+ * registered tracer there is no span (the API's would record nothing), and the context is the
+ * active one: what the no-op span would carry is its parent's span context, which propagators
+ * read the same from the parent itself.
+ */
+export function startSendSpan(a: MessagingAttributes): { span: Span | undefined; context: Context } {
   const parent = context.active()
+  if (!tracerRegistered()) return { span: undefined, context: parent }
   const span = trace
     .getTracer(SCOPE)
     .startSpan(`send ${a.destination}`, { kind: SpanKind.PRODUCER, attributes: attributesOf('send', a) }, parent)
@@ -82,7 +89,8 @@ export function startProcessSpan(parent: Context, a: MessagingAttributes): { spa
   return { span, context: trace.setSpan(parent, span) }
 }
 
-export function endSpan(span: Span, error?: unknown): void {
+export function endSpan(span: Span | undefined, error?: unknown): void {
+  if (span === undefined) return
   if (error !== undefined) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
     if (error instanceof Error) span.recordException(error)

@@ -19,8 +19,20 @@ import { EventEmitter } from 'eventemitter3'
  * `memory://name` in one process share one bus; `memory://` is the process's default bus.
  */
 
+// The core's direct way (packages/messaging/src/consumer.ts, DIRECT and ENDED): a delivery
+// handler that carries DIRECT takes a delivery without a promise and tells it by ENDED that the
+// core is done with it. The same symbols by name: this adapter is built apart from the core.
+const DIRECT = Symbol.for('@backplane/messaging/deliver-direct')
+const ENDED = Symbol.for('@backplane/messaging/delivery-ended')
+
+type DirectHandler = (delivery: MemoryDelivery) => void
+
 interface Member {
   deliver: DeliveryHandler
+  /** The core's direct way in, when its handler offers one. */
+  direct: DirectHandler | undefined
+  /** What ends a delivery to this member: bound once, not per delivery. */
+  done: () => void
   /** False once the member's own transport closed (the bus and the group outlive it). */
   open: () => boolean
   window: number
@@ -34,6 +46,8 @@ interface Group {
   members: Member[]
   roundRobin: number
   scheduled: boolean
+  /** In `pump`: a delivery that ends at once leaves the next to the loop, not a deeper call. */
+  pumping: boolean
   /** Anonymous groups (plain subscribers) go away with their only member. */
   anonymous: boolean
 }
@@ -100,9 +114,10 @@ class MemoryDelivery implements TransportDelivery {
   declare readonly redeliveries: number
   declare private readonly message: TransportMessage
   declare private readonly group: Group
+  declare private readonly member: Member
   declare private settled: boolean
 
-  constructor(message: TransportMessage, redeliveries: number, group: Group) {
+  constructor(message: TransportMessage, redeliveries: number, group: Group, member: Member) {
     this.topic = message.topic
     this.key = message.key
     this.headers = message.headers
@@ -110,7 +125,14 @@ class MemoryDelivery implements TransportDelivery {
     this.redeliveries = redeliveries
     this.message = message
     this.group = group
+    this.member = member
     this.settled = false
+  }
+
+  /** The core is done with it (direct way); `failed`: it could not even release it. */
+  [ENDED](failed: boolean): void {
+    if (failed) void this.release()
+    this.member.done()
   }
 
   ack(): Promise<void> {
@@ -197,6 +219,16 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
   }
 
   function pump(log: TopicLog, group: Group): void {
+    if (group.pumping) return
+    group.pumping = true
+    try {
+      pumpLoop(log, group)
+    } finally {
+      group.pumping = false
+    }
+  }
+
+  function pumpLoop(log: TopicLog, group: Group): void {
     for (;;) {
       if (deliveriesThisTurn >= DELIVERIES_PER_TURN) {
         startTurn()
@@ -222,7 +254,11 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
 
   function deliver(log: TopicLog, group: Group, member: Member, message: TransportMessage, redeliveries: number): void {
     member.inFlight++
-    const delivery = new MemoryDelivery(message, redeliveries, group)
+    const delivery = new MemoryDelivery(message, redeliveries, group, member)
+    if (member.direct) {
+      member.direct(delivery)
+      return
+    }
     member.deliver(delivery).then(
       () => done(log, group, member),
       () => {
@@ -285,12 +321,16 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
           members: [],
           roundRobin: 0,
           scheduled: false,
+          pumping: false,
           anonymous,
         }
         log.groups.set(groupName, group)
       }
+      const owner = group
       const member: Member = {
         deliver,
+        direct: (deliver as { [DIRECT]?: DirectHandler })[DIRECT],
+        done: () => done(log, owner, member),
         open: () => state !== 'closed',
         window: opts.maxInFlight * 2 + 8,
         inFlight: 0,
@@ -298,7 +338,6 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
       }
       group.members.push(member)
       schedule(log, group)
-      const owner = group
       return {
         async close() {
           owner.members = owner.members.filter((m) => m !== member)

@@ -25,4 +25,49 @@ describe('memory broker', () => {
     expect(seen).toEqual(Array.from({ length: seen.length }, (_, k) => 3000 - seen.length + k))
     await broker.close()
   })
+
+  it('keeps per-key order and the concurrency limit when handlers that return at once and handlers that wait mix', async () => {
+    const broker = await createBroker(`memory://direct-${randomUUID().slice(0, 8)}`)
+    const seen = new Map<string, number[]>()
+    let running = 0
+    let most = 0
+    let handled = 0
+    await broker.subscribe(
+      'mixed',
+      (m) => {
+        const { i } = m.data as { i: number }
+        const own = seen.get(m.key as string) ?? []
+        if (own.length === 0) seen.set(m.key as string, own)
+        own.push(i)
+        if (i % 50 !== 0) {
+          handled++
+          return
+        }
+        running++
+        most = Math.max(most, running)
+        return new Promise<void>((resolve) =>
+          setTimeout(() => {
+            running--
+            handled++
+            resolve()
+          }, 1),
+        )
+      },
+      { group: 'g', concurrency: 4 },
+    )
+    // Batches of 1,000 published at once: a handler that returns at once must not make the stack grow.
+    for (let i = 0; i < 20_000; i += 1_000) {
+      await broker.publishBatch(
+        'mixed',
+        Array.from({ length: 1_000 }, (_, k) => ({ data: { i: i + k }, key: `k${(i + k) % 8}` })),
+      )
+    }
+    await until(() => handled === 20_000, 10_000, 'every message')
+    expect(most).toBeGreaterThan(1)
+    expect(most).toBeLessThanOrEqual(4)
+    for (let k = 0; k < 8; k++) {
+      expect(seen.get(`k${k}`)).toEqual(Array.from({ length: 2_500 }, (_, n) => n * 8 + k))
+    }
+    await broker.close()
+  })
 })
