@@ -3,25 +3,47 @@ import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { DURATION_EXPECTED, parseDuration } from '@backplane/internal'
 import { z } from 'zod'
+import { arity, type CliContext, type CliIo, format, json, positiveInt, shown, UsageError } from './cli-common.js'
+import { abort, promote, status } from './cli-gray.js'
+import { keygen, reseal, ringOf } from './cli-keys.js'
+import { apply, history, putOrDelete, rollback, show } from './cli-release.js'
 import { ConfigError, messageOf } from './errors.js'
-import { diffFileAndEtcd, loadLayers, readPrefix, treeOf, writeValidated } from './etcd/admin.js'
+import { diffFileAndEtcd, loadLayers, readPrefix, treeOf } from './etcd/admin.js'
 import { type Connection, connect } from './etcd/client.js'
 import { buildTree, keyToPath } from './etcd/keys.js'
-import { PrefixMirror } from './etcd/mirror.js'
+import { PrefixMirror, watchCheckSchema } from './etcd/mirror.js'
 import type { ConfigLogger } from './logger.js'
-import { isSecretPath, isZodSchema, REDACTED, redact, schemaAt } from './schema.js'
+import { isSecretPath, isZodSchema, REDACTED } from './schema.js'
 import { file } from './sources/file.js'
 import { type ConfigTree, diffTrees, getAt, splitPath } from './tree.js'
 
 const USAGE = `Usage:
   backplane-config get [path]             the value at a dotted path in etcd (or the whole tree), as JSON
-  backplane-config put <path> <value>     write a value (text, or JSON for objects) after validating
-                                          the resulting configuration against --schema
-                                          (put a value that starts with - after --: put a.b -- -1)
-  backplane-config delete <path>          delete the key at path and every key under it (validated too)
   backplane-config list                   every key under the prefix with its value
   backplane-config watch                  print each change live (path: old -> new) until Ctrl-C
   backplane-config diff <file>            compare a JSON/YAML file with what etcd holds
+
+Releases (each validated against --schema, written with a record of who, when, why and what):
+  backplane-config put <path> <value>     publish one value (text, or JSON for objects)
+                                          (put a value that starts with - after --: put a.b -- -1)
+  backplane-config delete <path>          publish the removal of the key at path and every key under it
+  backplane-config apply <file>           publish a JSON/YAML file as the whole configuration
+                                          (keys not in the file are deleted)
+  backplane-config history                the newest releases first (--limit N, default 20)
+  backplane-config show <release>         one release: who, when, why and the diff
+  backplane-config rollback <release>     publish the values of an earlier release as a new release
+
+Gray releases (put, delete or apply with --instances, --label or --percent: only those instances see it):
+  backplane-config promote [gray]         make the running gray release the release for everyone
+  backplane-config abort [gray]           drop it: its instances go back to the current release
+  backplane-config status                 per release, the instances running it
+
+Sealed secrets (with a key ring: --keys FILE or BACKPLANE_CONFIG_KEYS; put, apply and gray then seal
+secret fields, get --show-secrets opens them):
+  backplane-config keygen                 print a new key ring; with --keys FILE, add a key to FILE
+                                          (created if missing) and make it current
+  backplane-config reseal                 publish every sealed value sealed again with the current key
+                                          (with --schema, also seal secret fields held in clear)
 
 Options:
   --endpoints URLS  etcd endpoints, comma-separated (default: $ETCD_ENDPOINTS)
@@ -30,15 +52,46 @@ Options:
                     what it rejects; every command decodes values and hides secret fields with it
   --export NAME     the module's export holding the schema (default: "default", else its only zod export)
   --file FILE       a file layered under etcd when validating, as the app loads it (repeatable)
-  --no-validate     put/delete without validating (the app rejects an invalid value anyway)
+  --no-validate     publish without validating (the app rejects an invalid value anyway)
+  -m, --message M   why: recorded in the release (put, delete, apply, rollback)
+  --author A        who: recorded in the release (default: the OS user, user@host)
+  --based-on R      publish only if release R is still the current one (else exit 3)
+  --keep N          release records kept; older ones are deleted (default 100)
+  --limit N         history: how many releases (default 20)
+  --instances IDS   gray release for these instance ids (comma-separated)
+  --label K=V       gray release for instances with this label (repeatable: all must match)
+  --percent N       gray release for N% of instances (stable hash of the instance id)
+  --keys FILE       the key ring file (default: $BACKPLANE_CONFIG_KEYS, its JSON or its path)
+  --kid ID          keygen: the new key's id (default k1, k2, ...)
   --show-secrets    print the values of secret fields
   --json            machine-readable output (list, watch, diff)
   --count N         watch: exit after N changes
+  --watch-check T   watch: how often to check the watch against etcd, replacing a silent or
+                    black-holed one (default 30s; 0: never)
   --timeout T       timeout of each etcd call: 5s, 1500ms, or milliseconds (default 5s)
   -h, --help        show this help
 
-Exit status: 0 success; 1 not found, rejected by the schema, or (diff) different; 2 bad usage or etcd unreachable.
+Exit status: 0 success; 1 not found, rejected by the schema, or (diff) different; 2 bad usage or etcd
+unreachable; 3 conflict: another release was published since this one was read (nothing written).
 `
+
+const COMMANDS = [
+  'get',
+  'list',
+  'watch',
+  'diff',
+  'put',
+  'delete',
+  'apply',
+  'history',
+  'show',
+  'rollback',
+  'promote',
+  'abort',
+  'status',
+  'keygen',
+  'reseal',
+]
 
 const FLAGS = {
   endpoints: { type: 'string' },
@@ -47,32 +100,27 @@ const FLAGS = {
   export: { type: 'string' },
   file: { type: 'string', multiple: true },
   'no-validate': { type: 'boolean' },
+  message: { type: 'string', short: 'm' },
+  author: { type: 'string' },
+  'based-on': { type: 'string' },
+  keep: { type: 'string' },
+  limit: { type: 'string' },
+  instances: { type: 'string' },
+  label: { type: 'string', multiple: true },
+  percent: { type: 'string' },
+  keys: { type: 'string' },
+  kid: { type: 'string' },
   'show-secrets': { type: 'boolean' },
   json: { type: 'boolean' },
   count: { type: 'string' },
+  'watch-check': { type: 'string' },
   timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
-export interface CliIo {
-  stdout: NodeJS.WritableStream
-  stderr: NodeJS.WritableStream
-  /** Read for ETCD_ENDPOINTS and BACKPLANE_CONFIG_PREFIX. Default: `process.env`. */
-  env?: Readonly<Record<string, string | undefined>>
-  /** Ends `watch` (default: SIGINT/SIGTERM). */
-  signal?: AbortSignal
-}
+export type { CliIo } from './cli-common.js'
 
-class UsageError extends Error {}
-
-interface Context {
-  io: CliIo
-  connection: Connection
-  prefix: string
-  timeoutMs: number
-  schema: z.ZodType | undefined
-  values: ReturnType<typeof parse>['values']
-}
+type Context = CliContext & { values: ReturnType<typeof parse>['values'] }
 
 /** Runs `backplane-config` with `argv` (without node and script) and resolves to its exit status. */
 export async function main(
@@ -87,9 +135,10 @@ export async function main(
       io.stdout.write(USAGE)
       return values.help || command === 'help' ? 0 : 2
     }
-    if (!['get', 'put', 'delete', 'list', 'watch', 'diff'].includes(command))
-      throw new UsageError(`unknown command "${command}": expected get, put, delete, list, watch or diff`)
+    if (!COMMANDS.includes(command))
+      throw new UsageError(`unknown command "${command}": expected one of ${COMMANDS.join(', ')}`)
     const env = io.env ?? process.env
+    if (command === 'keygen') return keygen(values, io)
     const prefix = values.prefix ?? env.BACKPLANE_CONFIG_PREFIX
     if (!prefix)
       throw new UsageError('--prefix is required (e.g. --prefix /config/orders/), or set BACKPLANE_CONFIG_PREFIX')
@@ -99,14 +148,31 @@ export async function main(
     const schema = values.schema ? await loadSchema(values.schema, values.export) : undefined
     const endpoints = values.endpoints ?? env.ETCD_ENDPOINTS
     connection = await connect({ endpoints, timeout: timeoutMs }, 'backplane-config')
-    const ctx: Context = { io, connection, prefix, timeoutMs, schema, values }
+    const ring = ringOf(values.keys, env)
+    const ctx: Context = { io, connection, prefix, timeoutMs, schema, values, ring }
     switch (command) {
       case 'get':
         return await get(ctx, args)
       case 'put':
-        return await write(ctx, args, 'put')
+        return await putOrDelete(ctx, args, 'put')
       case 'delete':
-        return await write(ctx, args, 'delete')
+        return await putOrDelete(ctx, args, 'delete')
+      case 'apply':
+        return await apply(ctx, args)
+      case 'history':
+        return await history(ctx, args)
+      case 'show':
+        return await show(ctx, args)
+      case 'rollback':
+        return await rollback(ctx, args)
+      case 'promote':
+        return await promote(ctx, args)
+      case 'abort':
+        return await abort(ctx, args)
+      case 'status':
+        return await status(ctx, args)
+      case 'reseal':
+        return await reseal(ctx, args)
       case 'list':
         return await list(ctx, args)
       case 'watch':
@@ -120,6 +186,7 @@ export async function main(
       io.stderr.write('Run backplane-config --help for usage.\n')
       return 2
     }
+    if (ConfigError.is(error) && error.code === 'CONFIG_CONFLICT') return 3
     if (ConfigError.is(error) && (error.code === 'CONFIG_INVALID' || error.message.startsWith('nothing to delete')))
       return 1
     return 2
@@ -136,22 +203,11 @@ function parse(argv: string[]) {
   }
 }
 
-function positiveInt(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  const n = Number(value)
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} "${value}": expected a positive whole number`)
-  return n
-}
-
 function duration(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const ms = parseDuration(value)
   if (ms === undefined || Math.round(ms) < 1) throw new UsageError(`${flag} "${value}": expected ${DURATION_EXPECTED}`)
   return Math.round(ms)
-}
-
-function arity(args: string[], count: number, usage: string): void {
-  if (args.length !== count) throw new UsageError(`expected: backplane-config ${usage}`)
 }
 
 /** Imports the app's schema module and picks the zod schema in it. */
@@ -175,57 +231,16 @@ async function loadSchema(path: string, exportName: string | undefined): Promise
   )
 }
 
-const json = (value: unknown) => JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)
-
-/** Hides secret values (with a schema and without --show-secrets). */
-function shown(ctx: Context, path: readonly string[], value: unknown): unknown {
-  if (!ctx.schema || ctx.values['show-secrets'] || value === undefined) return value
-  return isSecretPath(ctx.schema, path) ? REDACTED : redact(schemaAt(ctx.schema, path), value)
-}
-
 async function get(ctx: Context, args: string[]): Promise<number> {
   if (args.length > 1) throw new UsageError('expected: backplane-config get [path]')
   const path = splitPath(args[0] ?? '')
   const state = await readPrefix(ctx.connection.client, ctx.prefix, ctx.timeoutMs)
-  const value = getAt(treeOf(state, ctx.prefix, ctx.schema), path)
+  const value = getAt(treeOf(state, ctx.prefix, ctx.schema, ctx.ring), path)
   if (value === undefined) {
     ctx.io.stderr.write(`backplane-config: no value at ${args[0]} under ${ctx.prefix}\n`)
     return 1
   }
   ctx.io.stdout.write(`${json(shown(ctx, path, value))}\n`)
-  return 0
-}
-
-async function write(ctx: Context, args: string[], mode: 'put' | 'delete'): Promise<number> {
-  if (mode === 'put') arity(args, 2, 'put <path> <value>')
-  else arity(args, 1, 'delete <path>')
-  const path = splitPath(args[0] as string)
-  if (path.length === 0 || path.some((p) => p === '' || p.includes('/')))
-    throw new UsageError(`path "${args[0]}": expected a dotted path such as payment.timeoutMs`)
-  if (!ctx.schema && !ctx.values['no-validate'])
-    throw new UsageError(`${mode} validates against the app's schema: pass --schema FILE (or --no-validate to skip)`)
-  const layers = ctx.schema
-    ? await loadLayers(
-        (ctx.values.file ?? []).map((f) => file(f, { watch: false })),
-        ctx.schema,
-      )
-    : []
-  const result = await writeValidated(
-    {
-      client: ctx.connection.client,
-      prefix: ctx.prefix,
-      timeoutMs: ctx.timeoutMs,
-      schema: ctx.values['no-validate'] ? undefined : ctx.schema,
-      layers,
-    },
-    path,
-    mode === 'put' ? (args[1] as string) : undefined,
-  )
-  ctx.io.stdout.write(
-    mode === 'put'
-      ? `put ${result.key} (revision ${result.revision})\n`
-      : `deleted ${result.deleted} key(s) at ${result.key} (revision ${result.revision})\n`,
-  )
   return 0
 }
 
@@ -249,8 +264,12 @@ async function watch(ctx: Context, args: string[]): Promise<number> {
   const signal = ctx.io.signal ?? processSignal()
   const done = new AbortController()
   let tree: ConfigTree = {}
-  const mirror = new PrefixMirror(ctx.connection.client, ctx.prefix, {
+  const check = watchCheckSchema.safeParse(ctx.values['watch-check'])
+  if (!check.success)
+    throw new UsageError(`--watch-check "${ctx.values['watch-check']}": ${check.error.issues[0]?.message}`)
+  const mirror = new PrefixMirror(ctx.connection, ctx.prefix, {
     timeoutMs: ctx.timeoutMs,
+    checkMs: check.data,
     logger: stderrLogger(ctx.io.stderr),
     onChange: (_keys, revision) => {
       const next = buildTree(mirror.kvs, ctx.prefix, ctx.schema)
@@ -300,9 +319,6 @@ function stderrLogger(stderr: NodeJS.WritableStream): ConfigLogger {
   return { debug: () => {}, info: () => {}, warn: line, error: line }
 }
 
-const format = (value: unknown) =>
-  value === undefined ? '(none)' : JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))
-
 function processSignal(): AbortSignal {
   const controller = new AbortController()
   const stop = () => controller.abort()
@@ -316,7 +332,7 @@ async function diff(ctx: Context, args: string[]): Promise<number> {
   const schema = ctx.schema
   const [fileTree] = await loadLayers([file(args[0] as string, { watch: false })], schema ?? z.unknown())
   const state = await readPrefix(ctx.connection.client, ctx.prefix, ctx.timeoutMs)
-  const etcdTree = treeOf(state, ctx.prefix, schema)
+  const etcdTree = treeOf(state, ctx.prefix, schema, ctx.ring)
   const diffs = diffFileAndEtcd(fileTree ?? {}, etcdTree, schema, ctx.values['show-secrets'] === true)
   if (ctx.values.json) ctx.io.stdout.write(`${json(diffs)}\n`)
   else if (diffs.length === 0) ctx.io.stdout.write(`${args[0]} and etcd ${ctx.prefix} hold the same values\n`)

@@ -2,6 +2,7 @@ import type { z } from 'zod'
 import type { ConfigError } from './errors.js'
 import type { createConfigOptionsSchema, StartRetryOptions } from './options.js'
 import type { ConfigPath, DeepReadonly, PathValue } from './paths.js'
+import type { ReleaseInfo } from './sources/types.js'
 import type { Change } from './tree.js'
 
 /** Options of `createConfig`. */
@@ -77,6 +78,12 @@ export interface Config<T> {
   readonly unavailable: readonly string[]
   /** etcd's store revision of the configuration served, when an etcd source is used. */
   readonly revision: number | undefined
+  /**
+   * The release served (etcd source releases): the current release, or the gray release this
+   * instance is in (`gray: true`); undefined without releases. An update rejected as invalid does
+   * not change it.
+   */
+  readonly release: ReleaseInfo | undefined
   /** The sources' names, lowest precedence first. */
   readonly sourceNames: readonly string[]
   /** The configuration with secret fields replaced by `'[redacted]'`. */

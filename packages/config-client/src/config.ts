@@ -3,7 +3,7 @@ import type { z } from 'zod'
 import type { ChangeEvent, Config, ConfigEvents, CreateConfigOptions, PathListener } from './config-types.js'
 import { Debouncer } from './debounce.js'
 import { GuardedEmitter } from './emitter.js'
-import { ConfigError, messageOf } from './errors.js'
+import { ConfigError, listenerFailure, messageOf } from './errors.js'
 import { type ConfigLogger, safeLog, silentLogger } from './logger.js'
 import { createConfigOptionsSchema, parseOptions, renameCreateConfigOptions } from './options.js'
 import { PathWatchers } from './path-watchers.js'
@@ -16,14 +16,17 @@ import {
   FATAL,
   type LoadResult,
   loadSource,
+  markServed,
   originOf,
   resultError,
   type Slot,
+  servedRelease,
   snapshotOf,
   sourceNames,
+  treeFromSnapshot,
 } from './slots.js'
 import { type SnapshotData, SnapshotStore } from './snapshot.js'
-import type { SourceChangeInfo, SourceContext } from './sources/types.js'
+import type { ReleaseInfo, SourceChangeInfo, SourceContext } from './sources/types.js'
 import { type ConfigTree, getAt, splitPath } from './tree.js'
 import { type Batch, describeChanges, invalidError, type Validation, validateMerged } from './validation.js'
 
@@ -107,6 +110,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
       if (result?.ok) {
         slot.latest = result.tree
         slot.live = true
+        slot.release = slot.source.release
       }
     }
     if (down.length > 0) await this.#standIn(down, results)
@@ -121,6 +125,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
       })
     }
     this.#current = seal(this.#schema, result.data) as DeepReadonly<T>
+    markServed(this.#slots)
     for (const slot of this.#slots) {
       const revision = slot.live ? slot.source.revision : undefined
       if (revision !== undefined) this.#revision = revision
@@ -148,13 +153,13 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     }
     const missing: Slot[] = []
     for (const slot of down) {
-      const tree = snapshot?.sources[slot.name]
+      const tree = treeFromSnapshot(slot, snapshot, this.#logger)
       slot.available = false
       if (tree !== undefined) slot.latest = tree
       else missing.push(slot)
     }
     if (missing.length > 0 && snapshot !== undefined)
-      snapshotProblem = `the snapshot ${this.#snapshot?.path} has no values of ${missing.map((s) => s.name).join(', ')}`
+      snapshotProblem = `the snapshot ${this.#snapshot?.path} has no usable values of ${missing.map((s) => s.name).join(', ')}`
     if (missing.length > 0 && !this.#opts.allowDefaultsOnly) {
       await this.#closeSources()
       const why = down
@@ -225,17 +230,14 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
       const result = await loadSource(slot, this.#opts.startTimeout)
       if (this.#closed) return
       if (!result.ok) {
-        safeLog(
-          this.#logger,
-          'debug',
-          { source: slot.name, err: messageOf(result.error) },
-          'config source still unavailable',
-        )
+        const err = messageOf(result.error)
+        safeLog(this.#logger, 'debug', { source: slot.name, err }, 'config source still unavailable')
         continue
       }
       slot.latest = result.tree
       slot.live = true
       slot.snapshotable = true
+      slot.release = slot.source.release
       const revision = slot.source.revision
       this.#addToBatch(slot, { keys: ['*'], ...(revision === undefined ? {} : { revision }) })
       // Apply now, before flipping `stale`: whoever sees stale === false sees the source's values.
@@ -277,6 +279,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
   #onSourceChange(slot: Slot, tree: ConfigTree, info: SourceChangeInfo | undefined): void {
     if (this.#closed || !slot.live) return
     slot.latest = tree
+    if (info?.release) slot.release = info.release
     this.#addToBatch(slot, info)
     this.#debouncer.schedule()
   }
@@ -320,6 +323,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
       return
     }
     if (batch.revision !== undefined) this.#revision = batch.revision
+    markServed(this.#slots)
     const prev = this.#current
     const changes = describeChanges(this.#schema, prev, result.data)
     if (changes.length > 0) {
@@ -378,14 +382,9 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
   }
 
   #listenerFailed(error: unknown, event: string): void {
-    const wrapped = new ConfigError(
-      'CONFIG_LISTENER_FAILED',
-      `a config ${event} listener threw: ${messageOf(error)} (the other listeners and the watch go on)`,
-      { cause: error },
-    )
     safeLog(this.#logger, 'error', { event, err: messageOf(error) }, 'config listener threw')
     // An `error` listener that throws is only logged: reporting it as `error` again would loop.
-    if (event !== 'error') this.emitSafely('error', wrapped)
+    if (event !== 'error') this.emitSafely('error', listenerFailure(error, event))
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -417,6 +416,10 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
 
   get revision(): number | undefined {
     return this.#revision
+  }
+
+  get release(): ReleaseInfo | undefined {
+    return servedRelease(this.#slots)
   }
 
   get sourceNames(): readonly string[] {

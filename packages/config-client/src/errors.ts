@@ -21,6 +21,16 @@ export type ConfigErrorCode =
   | 'CONFIG_LISTENER_FAILED'
   /** The snapshot file could not be read or written. */
   | 'CONFIG_SNAPSHOT_FAILED'
+  /**
+   * A sealed (encrypted) value could not be opened: no key ring, a key id the ring does not hold,
+   * a malformed envelope, or one that fails authentication (altered, or sealed for another key).
+   */
+  | 'CONFIG_SEALED'
+  /**
+   * A release was not published: the configuration (or the release it was based on) changed since
+   * it was read. Nothing was written; read again and publish on top of the new release.
+   */
+  | 'CONFIG_CONFLICT'
 
 /** One schema violation of a rejected configuration, with where the offending value came from. */
 export interface ConfigIssue {
@@ -87,6 +97,15 @@ export class ConfigError extends Error {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message
   return typeof error === 'string' ? error : String(error)
+}
+
+/** The `error` event of a listener (of `event`) that threw. */
+export function listenerFailure(error: unknown, event: string): ConfigError {
+  return new ConfigError(
+    'CONFIG_LISTENER_FAILED',
+    `a config ${event} listener threw: ${messageOf(error)} (the other listeners and the watch go on)`,
+    { cause: error },
+  )
 }
 
 /** The CONFIG_TIMEOUT error of a call that did not answer within `ms`. */

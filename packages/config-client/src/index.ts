@@ -11,6 +11,16 @@ export {
 export { ConfigError, type ConfigErrorCode, type ConfigIssue } from './errors.js'
 export type { ConfigLogger } from './logger.js'
 export type { ConfigPath, DeepReadonly, PathValue } from './paths.js'
+export { isSealed, openValue, sealValue } from './sealing/envelope.js'
+export {
+  formatKeyRing,
+  generateKey,
+  KEYS_ENV,
+  type KeyRing,
+  type LoadKeyRingOptions,
+  loadKeyRing,
+  parseKeyRing,
+} from './sealing/key-ring.js'
 export { secret } from './secret.js'
 export { type EnvSourceOptions, env } from './sources/env.js'
 export { type FileSourceOptions, file } from './sources/file.js'

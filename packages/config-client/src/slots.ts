@@ -6,11 +6,11 @@ import { withTimeout } from '@backplane/internal'
 import { ConfigError, messageOf, timedOut } from './errors.js'
 import { type ConfigLogger, safeLog } from './logger.js'
 import { SNAPSHOT_FORMAT, type SnapshotData } from './snapshot.js'
-import type { ConfigSource, SourceContext, Unwatch } from './sources/types.js'
+import type { ConfigSource, ReleaseInfo, SourceContext, Unwatch } from './sources/types.js'
 import { type ConfigTree, getAt } from './tree.js'
 
 /** Errors from these codes mean the source is misconfigured, not down: no snapshot fallback for them. */
-export const FATAL = new Set(['CONFIG_SOURCE_FAILED', 'CONFIG_INVALID_OPTIONS', 'CONFIG_ETCD_MISSING'])
+export const FATAL = new Set(['CONFIG_SOURCE_FAILED', 'CONFIG_INVALID_OPTIONS', 'CONFIG_ETCD_MISSING', 'CONFIG_SEALED'])
 
 export interface Slot {
   readonly name: string
@@ -25,6 +25,28 @@ export interface Slot {
   snapshotable: boolean
   unwatch: Unwatch | undefined
   context: SourceContext
+  /** The release `latest` is (sources with releases), and the release last served. */
+  release?: ReleaseInfo | undefined
+  served?: ReleaseInfo | undefined
+}
+
+/** After `latest` of every slot was applied: each slot's release is served; the sources hear of it. */
+export function markServed(slots: readonly Slot[]): void {
+  for (const slot of slots) {
+    if (!slot.release || slot.served === slot.release) continue
+    slot.served = slot.release
+    try {
+      slot.source.served?.(slot.release)
+    } catch {
+      // A report is best effort: the configuration is served either way.
+    }
+  }
+}
+
+/** The release the config serves: the highest-precedence source's that has one. */
+export function servedRelease(slots: readonly Slot[]): ReleaseInfo | undefined {
+  for (let i = slots.length - 1; i >= 0; i--) if (slots[i]?.served) return slots[i]?.served
+  return undefined
 }
 
 /** Each source's name, made unique: `file:a.yaml`, `memory`, `memory#2`, `source#3` for an unnamed one. */
@@ -97,12 +119,33 @@ export function originOf(
 /** The snapshot of the sources' trees, leaving out the stand-ins that allowDefaultsOnly made up. */
 export function snapshotOf(slots: readonly Slot[], revision: number | undefined): SnapshotData {
   const sources: Record<string, ConfigTree> = {}
-  for (const slot of slots) if (slot.snapshotable) sources[slot.name] = slot.latest
+  for (const slot of slots)
+    if (slot.snapshotable) sources[slot.name] = slot.source.snapshotTree?.(slot.latest) ?? slot.latest
   return {
     format: SNAPSHOT_FORMAT,
     version: 1,
     savedAt: new Date().toISOString(),
     ...(revision === undefined ? {} : { revision }),
     sources,
+  }
+}
+
+/**
+ * A source's tree from the snapshot, as the source restores it (the etcd source opens sealed values
+ * again); undefined when the snapshot has none or the source cannot restore it (logged why).
+ */
+export function treeFromSnapshot(slot: Slot, snapshot: SnapshotData | undefined, logger: ConfigLogger) {
+  const stored = snapshot?.sources[slot.name]
+  if (stored === undefined || !slot.source.restoreTree) return stored
+  try {
+    return slot.source.restoreTree(stored, slot.context)
+  } catch (error) {
+    safeLog(
+      logger,
+      'warn',
+      { source: slot.name, code: ConfigError.is(error) ? error.code : undefined, err: messageOf(error) },
+      "the snapshot's values of this config source cannot be restored: treated as missing",
+    )
+    return undefined
   }
 }

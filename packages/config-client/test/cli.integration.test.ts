@@ -2,11 +2,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Etcd3 } from 'etcd3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../src/cli.js'
+import { cliRunner } from './helpers/cli.js'
 import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
 
 const endpoints = requireEtcd()
@@ -23,23 +22,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-function capture() {
-  const chunks: string[] = []
-  const stream = new Writable({
-    write(chunk, _encoding, callback) {
-      chunks.push(String(chunk))
-      callback()
-    },
-  })
-  return Object.assign(stream, { text: () => chunks.join('') })
-}
-
-async function run(argv: string[], signal?: AbortSignal) {
-  const stdout = capture()
-  const stderr = capture()
-  const code = await main(argv, { stdout, stderr, env: { ETCD_ENDPOINTS: endpoints }, ...(signal ? { signal } : {}) })
-  return { code, stdout: stdout.text(), stderr: stderr.text() }
-}
+const run = cliRunner(endpoints)
 
 describe('backplane-config', () => {
   it('--help prints the usage', async () => {
@@ -73,7 +56,7 @@ describe('backplane-config', () => {
     // payment.provider is required: a put that leaves it missing is refused.
     const incomplete = await run(['put', 'payment.timeoutMs', '100', '--prefix', prefix, '--schema', schema])
     expect(incomplete.code).toBe(1)
-    expect(incomplete.stderr).toContain('refusing to write: the result would not satisfy the schema: payment.provider:')
+    expect(incomplete.stderr).toContain('not published: the result would not satisfy the schema: payment.provider:')
     expect(await client.getAll().prefix(prefix).keys()).toEqual([])
 
     // With a file layered under etcd that supplies it, the same put is fine.
@@ -82,7 +65,9 @@ describe('backplane-config', () => {
     const ok = await run(['put', 'payment.timeoutMs', '100', '--prefix', prefix, '--schema', schema, '--file', yaml])
     expect(ok.stderr).toBe('')
     expect(ok.code).toBe(0)
-    expect(ok.stdout).toMatch(new RegExp(`^put ${prefix}payment/timeoutMs \\(revision \\d+\\)\\n$`))
+    expect(ok.stdout).toMatch(
+      new RegExp(`^published r1 \\(put ${prefix}payment/timeoutMs; 1 key\\(s\\) changed; revision \\d+\\)\\n$`),
+    )
     expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
 
     const bad = await run([
@@ -139,14 +124,60 @@ describe('backplane-config', () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr).toContain('payment.provider')
     const deleted = await run(['delete', 'service', '--prefix', prefix, '--schema', schema])
-    expect(deleted.stdout).toMatch(/^deleted 1 key\(s\) at /)
+    expect(deleted.stdout).toMatch(/^published r1 \(deleted at .*service; 1 key\(s\) changed; /)
     expect(await client.getAll().prefix(prefix).keys()).toEqual([
       `${prefix}payment/apiKey`,
       `${prefix}payment/provider`,
     ])
     const forced = await run(['delete', 'payment', '--prefix', prefix, '--no-validate'])
-    expect(forced.stdout).toMatch(/^deleted 2 key\(s\)/)
+    expect(forced.stdout).toMatch(/^published r2 \(deleted at .*payment; 2 key\(s\) changed; /)
     expect(await client.getAll().prefix(prefix).keys()).toEqual([])
+  })
+
+  it('apply, history, show, rollback: releases from the command line; --based-on a stale release exits 3', async () => {
+    const prefix = uniquePrefix('cli-releases')
+    const base = ['--prefix', prefix, '--schema', schema, '--author', 'ops@test']
+    const v1 = join(dir, 'v1.yaml')
+    writeFileSync(v1, 'service: orders\npayment:\n  provider: stripe\n  timeoutMs: 100\n  apiKey: sk-one\n')
+    const first = await run(['apply', v1, ...base, '-m', 'first'])
+    expect(first.stderr).toBe('')
+    expect(first.stdout).toMatch(/^published r1 \(applied .*v1\.yaml; 4 key\(s\) changed; revision \d+\)\n$/)
+    const v2 = join(dir, 'v2.yaml')
+    writeFileSync(v2, 'service: orders\npayment:\n  provider: adyen\n  timeoutMs: 100\n  apiKey: sk-two\n')
+    expect((await run(['apply', v2, ...base, '-m', 'move to adyen'])).stdout).toMatch(/^published r2 /)
+    expect((await run(['apply', v2, ...base])).stdout).toBe(
+      `nothing to publish: ${prefix} already holds these values (release r2)\n`,
+    )
+
+    const history = await run(['history', ...base])
+    expect(history.stdout.split('\n').filter(Boolean)).toEqual([
+      expect.stringMatching(
+        /^r2 {5}\d{4}-\d\d-\d\dT[\d:.]+Z {2}ops@test {2}publish {2}2 change\(s\) {2}move to adyen$/,
+      ),
+      expect.stringMatching(/^r1 {5}.* {2}4 change\(s\) {2}first$/),
+    ])
+    const shown = await run(['show', 'r2', ...base])
+    expect(shown.stdout).toContain('based on r1, read at revision')
+    expect(shown.stdout).toContain('~ payment.provider: "stripe" -> "adyen"')
+    expect(shown.stdout).toContain('~ payment.apiKey: "[redacted]" -> "[redacted]"')
+    expect(shown.stdout).not.toContain('sk-')
+
+    const stale = await run(['put', 'payment.timeoutMs', '300', ...base, '--based-on', 'r1'])
+    expect(stale.code).toBe(3)
+    expect(stale.stderr).toContain('not published: it was based on release r1, but the current release of')
+    expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
+
+    const back = await run(['rollback', 'r1', ...base, '--based-on', 'r2'])
+    expect(back.stdout).toMatch(/^published r3 \(rollback to r1; 2 key\(s\) changed; /)
+    expect(await client.get(`${prefix}payment/provider`).string()).toBe('stripe')
+    expect(await client.get(`${prefix}payment/apiKey`).string()).toBe('sk-one')
+    const json = JSON.parse((await run(['history', ...base, '--json', '--limit', '1'])).stdout)
+    expect(json).toEqual([
+      expect.objectContaining({ id: 'r3', kind: 'rollback', restores: 'r1', message: 'rollback to r1' }),
+    ])
+    const unknown = await run(['rollback', 'r42', ...base])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain('no release "r42" is kept')
   })
 
   it('diff compares a file with etcd', async () => {

@@ -2,11 +2,9 @@
  * The etcd source against the shared etcd of scripts/services.sh (each test under its own prefix).
  * Connection cuts go through a TCP proxy in front of it, so etcd itself is never disturbed.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { Etcd3 } from 'etcd3'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { etcd } from '../src/etcd/index.js'
 import {
   type ChangeEvent,
@@ -16,27 +14,13 @@ import {
   createConfig,
   memory,
 } from '../src/index.js'
+import { etcdTestBed } from './helpers/bed.js'
 import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
 import { TcpProxy } from './helpers/proxy.js'
 import { AppConfig, expectedFromEtcd } from './helpers/schema.js'
 
 const endpoints = requireEtcd()
-let client: Etcd3
-let dir: string
-const open: { close(): Promise<void> }[] = []
-
-beforeAll(() => {
-  client = new Etcd3({ hosts: endpoints })
-  dir = mkdtempSync(join(tmpdir(), 'config-client-etcd-'))
-})
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((c) => c.close()))
-})
-afterAll(async () => {
-  await client.delete().prefix('/test/config-client/').exec()
-  client.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const bed = etcdTestBed('etcd')
 
 async function start(
   prefix: string,
@@ -48,7 +32,7 @@ async function start(
     sources: [memory({ service: 'orders-base' }), etcd({ endpoints: hosts, prefix, timeout: '2s' })],
     ...extra,
   })
-  open.push(config)
+  bed.open.push(config)
   return config
 }
 
@@ -59,9 +43,9 @@ function nextChange<T>(config: Config<T>): Promise<ChangeEvent<T>> {
 describe('etcd source', () => {
   it('loads keys under the prefix as paths, coerces text, and maps a JSON key to a subtree', async () => {
     const prefix = uniquePrefix('load')
-    await client.put(`${prefix}payment/timeoutMs`).value('2500') // as `etcdctl put` writes it
-    await client.put(`${prefix}features`).value(JSON.stringify({ newCheckout: true, maxItems: 50 }))
-    await client.put(`${prefix}features/darkMode`).value('false') // a deeper key wins over the JSON one
+    await bed.client.put(`${prefix}payment/timeoutMs`).value('2500') // as `etcdctl put` writes it
+    await bed.client.put(`${prefix}features`).value(JSON.stringify({ newCheckout: true, maxItems: 50 }))
+    await bed.client.put(`${prefix}features/darkMode`).value('false') // a deeper key wins over the JSON one
     const config = await start(prefix)
     expect(config.get()).toEqual({
       service: 'orders-base',
@@ -83,7 +67,7 @@ describe('etcd source', () => {
     config.watch('payment.provider', (next) => onProvider.push(next))
 
     const change = nextChange(config)
-    const put = await client.put(`${prefix}payment/timeoutMs`).value('1500').exec()
+    const put = await bed.client.put(`${prefix}payment/timeoutMs`).value('1500').exec()
     const event = await change
     expect(event.changes).toEqual([
       { path: 'payment.timeoutMs', kind: 'update', prev: 5000, next: 1500, secret: false },
@@ -100,7 +84,7 @@ describe('etcd source', () => {
 
     // Deleting the key falls back to the schema default.
     const removed = nextChange(config)
-    await client.delete().key(`${prefix}payment/timeoutMs`).exec()
+    await bed.client.delete().key(`${prefix}payment/timeoutMs`).exec()
     expect((await removed).changes).toEqual([
       { path: 'payment.timeoutMs', kind: 'update', prev: 1500, next: 5000, secret: false },
     ])
@@ -112,8 +96,8 @@ describe('etcd source', () => {
 
   it('an invalid put is rejected: `invalid` with zod issues, source and key; old config served; snapshot untouched', async () => {
     const prefix = uniquePrefix('invalid')
-    const snapshot = join(dir, 'invalid.json')
-    await client.put(`${prefix}payment/timeoutMs`).value('1200')
+    const snapshot = join(bed.dir, 'invalid.json')
+    await bed.client.put(`${prefix}payment/timeoutMs`).value('1200')
     const config = await start(prefix, { snapshot })
     await waitFor(() => statSync(snapshot, { throwIfNoEntry: false }), 'the first snapshot')
     const before = readFileSync(snapshot, 'utf8')
@@ -122,7 +106,7 @@ describe('etcd source', () => {
     config.on('change', (e) => changes.push(e))
 
     const invalid = new Promise<ConfigError>((resolve) => config.once('invalid', resolve))
-    await client.put(`${prefix}payment/timeoutMs`).value('-5').exec()
+    await bed.client.put(`${prefix}payment/timeoutMs`).value('-5').exec()
     const error = await invalid
     expect(ConfigError.is(error)).toBe(true)
     expect(error.code).toBe('CONFIG_INVALID')
@@ -141,7 +125,7 @@ describe('etcd source', () => {
 
     // A text where a number belongs, through another key: rejected the same way.
     const invalid2 = new Promise<ConfigError>((resolve) => config.once('invalid', resolve))
-    await client.put(`${prefix}payment/provider`).value('paypal').exec()
+    await bed.client.put(`${prefix}payment/provider`).value('paypal').exec()
     const error2 = await invalid2
     expect(error2.issues.map((i) => i.path).sort()).toEqual(['payment.provider', 'payment.timeoutMs'])
     expect(config.get('payment')).toEqual({ timeoutMs: 1200, provider: 'stripe', retries: 3 })
@@ -152,8 +136,8 @@ describe('etcd source', () => {
 
     // Fixing both makes the next update valid again.
     const fixed = nextChange(config)
-    await client.put(`${prefix}payment/timeoutMs`).value('900').exec()
-    await client.put(`${prefix}payment/provider`).value('adyen').exec()
+    await bed.client.put(`${prefix}payment/timeoutMs`).value('900').exec()
+    await bed.client.put(`${prefix}payment/provider`).value('adyen').exec()
     await fixed
     await waitFor(() => config.get('payment.provider') === 'adyen', 'the fix')
     expect(config.get('payment')).toEqual({ timeoutMs: 900, provider: 'adyen', retries: 3 })
@@ -171,15 +155,15 @@ describe('etcd source', () => {
     const puts: Promise<unknown>[] = []
     for (let i = 0; i < 1000; i++) {
       puts.push(
-        client
+        bed.client
           .put(`${prefix}features/f${i % 100}`)
           .value(String(i))
           .exec(),
       )
       if (i % 100 === 99) await Promise.all(puts.splice(0)) // pipelined, 100 in flight
     }
-    await client.put(`${prefix}payment/retries`).value('7')
-    const expected = await expectedFromEtcd(client, prefix)
+    await bed.client.put(`${prefix}payment/retries`).value('7')
+    const expected = await expectedFromEtcd(bed.client, prefix)
     await waitFor(() => config.get('payment.retries') === 7, 'the last put to be applied')
     expect({ ...config.get(), service: 'orders' }).toEqual(expected)
     expect(Object.keys(config.get('features'))).toHaveLength(100)
@@ -201,7 +185,7 @@ describe('etcd source', () => {
     })
     config.on('change', (e) => values.push(e.next.payment.retries))
     for (const n of [1, 2, 3]) {
-      await client.put(`${prefix}payment/retries`).value(String(n))
+      await bed.client.put(`${prefix}payment/retries`).value(String(n))
       await waitFor(() => config.get('payment.retries') === n, `retries = ${n}`)
     }
     await waitFor(() => values.length === 3, 'three change events')
@@ -215,7 +199,7 @@ describe('etcd source', () => {
     const prefix = uniquePrefix('secret')
     const config = await start(prefix)
     const change = nextChange(config)
-    await client.put(`${prefix}payment/apiKey`).value('sk_live_123456')
+    await bed.client.put(`${prefix}payment/apiKey`).value('sk_live_123456')
     const event = await change
     expect(config.get('payment.apiKey')).toBe('sk_live_123456')
     expect(event.changes).toEqual([
@@ -229,22 +213,22 @@ describe('etcd source', () => {
   it('a cut watch connection resumes from the last revision: every change made meanwhile is applied', async () => {
     const prefix = uniquePrefix('cut')
     const proxy = await TcpProxy.start(endpoints)
-    open.push(proxy)
+    bed.open.push(proxy)
     const config = await start(prefix, {}, proxy.endpoint)
     const staleEvents: boolean[] = []
     config.on('stale', (e) => staleEvents.push(e.stale))
-    await client.put(`${prefix}features/a`).value('1')
+    await bed.client.put(`${prefix}features/a`).value('1')
     await waitFor(() => config.get('features').a === 1, 'the first change')
 
     proxy.cut({ block: true })
     await waitFor(() => config.stale, 'the config to notice the cut')
-    for (let i = 0; i < 50; i++) await client.put(`${prefix}features/k${i % 10}`).value(String(i))
-    await client.delete().key(`${prefix}features/a`)
-    await client.put(`${prefix}payment/provider`).value('adyen')
+    for (let i = 0; i < 50; i++) await bed.client.put(`${prefix}features/k${i % 10}`).value(String(i))
+    await bed.client.delete().key(`${prefix}features/a`)
+    await bed.client.put(`${prefix}payment/provider`).value('adyen')
     expect(config.get('features')).toEqual({ a: 1 }) // nothing can arrive while cut
     proxy.unblock()
 
-    const expected = await expectedFromEtcd(client, prefix)
+    const expected = await expectedFromEtcd(bed.client, prefix)
     await waitFor(() => config.get('payment.provider') === 'adyen' && !config.stale, 'the catch-up after reconnect')
     expect({ ...config.get(), service: 'orders' }).toEqual(expected)
     expect(config.get('features')).toEqual({
@@ -264,7 +248,7 @@ describe('etcd source', () => {
 
   it('createConfig fails with CONFIG_UNAVAILABLE when etcd does not answer and there is no snapshot', async () => {
     const proxy = await TcpProxy.start(endpoints)
-    open.push(proxy)
+    bed.open.push(proxy)
     proxy.cut({ block: true })
     const started = Date.now()
     const error = await start(uniquePrefix('down'), { startTimeout: 500 }, proxy.endpoint).catch((e: unknown) => e)

@@ -3,50 +3,23 @@
  * when its process dies (its lease is no longer renewed) or when it deregisters.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
+import { rmSync } from 'node:fs'
 import { Etcd3 } from 'etcd3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Discovery, discover, register, type ServiceInstance } from '../src/etcd/index.js'
 import { ConfigError } from '../src/index.js'
+import { bundleFixture } from './helpers/bundle.js'
 import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
 
 const endpoints = requireEtcd()
-const root = fileURLToPath(new URL('../../../', import.meta.url))
 let client: Etcd3
 let bundleDir: string
 let childScript: string
 
 beforeAll(async () => {
   client = new Etcd3({ hosts: endpoints })
-  // The child runs plain node: bundle its TypeScript entry with esbuild, next to node_modules so
-  // that etcd3 and zod resolve as they would in an app.
-  mkdirSync(join(root, 'node_modules', '.cache'), { recursive: true })
-  bundleDir = mkdtempSync(join(root, 'node_modules', '.cache', 'config-client-registry-'))
-  childScript = join(bundleDir, 'registered-instance.mjs')
-  await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/registered-instance.ts', import.meta.url))],
-    outfile: childScript,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    // Packages stay external, except the private @backplane/internal: its exports point at
-    // TypeScript sources, which plain node cannot load (the published build bundles it too).
-    plugins: [
-      {
-        name: 'external-packages-but-internal',
-        setup(b) {
-          b.onResolve({ filter: /^[^./]/ }, (args) =>
-            args.path.startsWith('@backplane/internal') ? undefined : { path: args.path, external: true },
-          )
-        },
-      },
-    ],
-    logLevel: 'silent',
-  })
+  // The child runs plain node: its TypeScript entry is bundled.
+  ;({ dir: bundleDir, script: childScript } = await bundleFixture('registered-instance'))
 })
 afterAll(async () => {
   await client.delete().prefix('/test/config-client/').exec()

@@ -1,13 +1,15 @@
 /**
- * What `backplane-config` does, as functions: read the tree under a prefix, write or delete a value
- * after validating the result against the app's schema, compare a file with etcd.
+ * What `backplane-config` reads and checks, as functions: the tree under a prefix, the layers under
+ * etcd, a validation, the transaction guard of a publish, a file compared with etcd.
  */
 import { withTimeout } from '@backplane/internal'
 import type { Etcd3, ICompare } from 'etcd3'
 import type { z } from 'zod'
-import { ConfigError, timedOut } from '../errors.js'
+import { timedOut } from '../errors.js'
 import { silentLogger } from '../logger.js'
 import { fillObjects, isSecretPath, REDACTED, redact, schemaAt } from '../schema.js'
+import type { KeyRing } from '../sealing/key-ring.js'
+import { SealedTrees } from '../sealing/sealed-trees.js'
 import type { ConfigSource } from '../sources/types.js'
 import { type ConfigTree, diffTrees, getAt, mergeTrees, type RawChange } from '../tree.js'
 import { buildTree, decodeValue, keyToPath, pathToKey } from './keys.js'
@@ -32,8 +34,10 @@ export async function readPrefix(client: Etcd3, prefix: string, timeoutMs: numbe
   return { kvs, revision: res.header.revision }
 }
 
-export function treeOf(state: PrefixState, prefix: string, schema: unknown): ConfigTree {
-  return buildTree(new Map([...state.kvs].map(([k, v]) => [k, v.value])), prefix, schema)
+/** The tree under the prefix; with a key ring, sealed values opened (else their envelope text). */
+export function treeOf(state: PrefixState, prefix: string, schema: unknown, ring?: KeyRing): ConfigTree {
+  const kvs = new Map([...state.kvs].map(([k, v]) => [k, v.value]))
+  return ring ? new SealedTrees(prefix, ring, () => silentLogger).build(kvs, schema) : buildTree(kvs, prefix, schema)
 }
 
 /** Loads sources once (no watching), for the lower layers of a validation. */
@@ -55,73 +59,12 @@ export function validateLayers(schema: z.ZodType, layers: readonly ConfigTree[])
   return result.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
 }
 
-export interface WriteOptions {
-  client: Etcd3
-  prefix: string
-  timeoutMs: number
-  /** Validate against this schema (with `layers` under etcd); skip validation when undefined. */
-  schema?: z.ZodType | undefined
-  layers?: readonly ConfigTree[]
-}
-
-/**
- * Sets `path` to the text `value` (stored as given, like `etcdctl put`), or deletes the key at
- * `path` and every key under it when `value` is undefined. With a schema, the configuration that
- * would result is validated first and nothing is written if it is invalid. The write is a
- * transaction on the revision of what was read, so a concurrent writer makes it retry with fresh data.
- */
-export async function writeValidated(
-  options: WriteOptions,
-  path: readonly string[],
-  value: string | undefined,
-): Promise<{ key: string; revision: string; deleted: number }> {
-  const { client, prefix, timeoutMs } = options
-  const key = pathToKey(prefix, path)
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const state = await readPrefix(client, prefix, timeoutMs)
-    const affected = [...state.kvs.keys()].filter((k) => k === key || k.startsWith(`${key}/`))
-    if (value === undefined && affected.length === 0)
-      throw new ConfigError('CONFIG_INVALID_OPTIONS', `nothing to delete: no key at or under ${key}`)
-    if (options.schema) {
-      const next = new Map([...state.kvs].map(([k, v]) => [k, v.value]))
-      if (value === undefined) for (const k of affected) next.delete(k)
-      else next.set(key, value)
-      const problems = validateLayers(options.schema, [
-        ...(options.layers ?? []),
-        buildTree(next, prefix, options.schema),
-      ])
-      if (problems.length > 0)
-        throw new ConfigError(
-          'CONFIG_INVALID',
-          `refusing to write: the result would not satisfy the schema: ${problems.join('; ')}`,
-          {
-            details: problems,
-            keys: [key],
-          },
-        )
-    }
-    const res = await withTimeout(
-      client.kv.txn({
-        compare: unchangedSince(prefix, state),
-        success:
-          value === undefined
-            ? affected.map((k) => ({ request_delete_range: { key: Buffer.from(k) } }))
-            : [{ request_put: { key: Buffer.from(key), value: Buffer.from(value) } }],
-      }),
-      timeoutMs,
-      () => timedOut(`etcd (writing ${key})`, timeoutMs),
-    )
-    if (res.succeeded) return { key, revision: res.header.revision, deleted: value === undefined ? affected.length : 0 }
-  }
-  throw new ConfigError('CONFIG_TIMEOUT', `${key}: other writers kept changing ${prefix}; nothing written`)
-}
-
 /**
  * Compares that hold only if the prefix is as read: no key in it modified or created since (one
  * range compare), and none deleted (one compare per key read, while within etcd's default limit of
  * 128 operations per transaction).
  */
-function unchangedSince(prefix: string, state: PrefixState): ICompare[] {
+export function unchangedSince(prefix: string, state: PrefixState): ICompare[] {
   const compares: ICompare[] = [
     {
       key: Buffer.from(prefix),
@@ -138,7 +81,7 @@ function unchangedSince(prefix: string, state: PrefixState): ICompare[] {
 }
 
 /** The end of the key range of everything starting with `prefix` (etcd's convention). */
-function prefixEnd(prefix: Buffer): Buffer {
+export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix)
   for (let i = end.length - 1; i >= 0; i--) {
     if ((end[i] as number) < 0xff) {

@@ -81,14 +81,31 @@ export interface ConnectionOptions {
 }
 
 export interface Connection {
+  /** The client to use now: renew() replaces it, so read it at each use rather than keeping it. */
   readonly client: Etcd3
+  /** Whether renew() can replace the client: true for a client we built, false for the caller's. */
+  readonly renewable: boolean
+  /**
+   * Closes the client we built and builds another on a new TCP connection: a connection that
+   * stopped forwarding (black-holed) is never reused. A no-op on the caller's client.
+   */
+  renew(): void
   /** Closes the client if we built it; leaves a caller's client alone. */
   close(): void
 }
 
+/**
+ * grpc-js shares one TCP connection among all channels with equal options, across clients: a
+ * client built anew with the same options would get the dead connection back. A distinct value
+ * of this (unknown to grpc, so otherwise ignored) option per client keeps each on its own.
+ */
+const CONNECTION_ID_OPTION = 'backplane.connection_id'
+let connectionIds = 0
+
 /** The client to use: the caller's, or one we build with our own timeouts in place of etcd3's retries. */
 export async function connect(options: ConnectionOptions, what: string): Promise<Connection> {
-  if (options.client) return { client: options.client, close: () => {} }
+  const given = options.client
+  if (given) return { client: given, renewable: false, renew: () => {}, close: () => {} }
   const endpoints = resolveEndpoints(options.endpoints)
   if (endpoints.length === 0)
     throw new ConfigError(
@@ -97,20 +114,40 @@ export async function connect(options: ConnectionOptions, what: string): Promise
       { details: ['endpoints: expected etcd URLs or the ETCD_ENDPOINTS environment variable'] },
     )
   const { Etcd3 } = await loadEtcd3()
-  const client = new Etcd3({
-    hosts: endpoints,
-    dialTimeout: options.timeout,
-    // Our own timeouts, retries and resync replace etcd3's default retry policy and circuit
-    // breaker, which would keep failing calls for 5 s after etcd is back.
-    faultHandling: { host: () => NOOP_POLICY, global: NOOP_POLICY },
-    grpcOptions: {
-      // Notice a dead connection (no FIN: a cable pulled, a host gone) within ~15 s.
-      'grpc.keepalive_time_ms': 10_000,
-      'grpc.keepalive_timeout_ms': 5_000,
+  const extra = options.etcdOptions as Partial<IOptions> | undefined
+  const build = () =>
+    new Etcd3({
+      hosts: endpoints,
+      dialTimeout: options.timeout,
+      // Our own timeouts, retries and resync replace etcd3's default retry policy and circuit
+      // breaker, which would keep failing calls for 5 s after etcd is back.
+      faultHandling: { host: () => NOOP_POLICY, global: NOOP_POLICY },
+      ...extra,
+      grpcOptions: {
+        // Notice a dead connection (no FIN: a cable pulled, a host gone) within ~15 s.
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        ...extra?.grpcOptions,
+        [CONNECTION_ID_OPTION]: ++connectionIds,
+      },
+    })
+  let client = build()
+  let closed = false
+  return {
+    get client() {
+      return client
     },
-    ...(options.etcdOptions as Partial<IOptions> | undefined),
-  })
-  return { client, close: () => client.close() }
+    renewable: true,
+    renew() {
+      if (closed) return
+      client.close()
+      client = build()
+    },
+    close() {
+      closed = true
+      client.close()
+    },
+  }
 }
 
 export function resolveEndpoints(endpoints: string | string[] | undefined): string[] {

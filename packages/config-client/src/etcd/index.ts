@@ -10,4 +10,16 @@ export {
   register,
   type ServiceInstance,
 } from './registry.js'
+export {
+  type PublishOptions,
+  type PublishResult,
+  type Release,
+  type ReleaseChange,
+  type ReleaseChanges,
+  type ReleaseSummary,
+  type Releases,
+  type ReleasesOptions,
+  releases,
+} from './releases.js'
+export { needsSealing, type ResealOptions, type ResealResult, resealPrefix } from './reseal.js'
 export { type EtcdSourceOptions, etcd } from './source.js'

@@ -3,9 +3,17 @@
  * `/config/orders/payment/timeoutMs` is the path `payment.timeoutMs`, and a key holding a JSON
  * object is a whole subtree.
  */
+import { z } from 'zod'
 import { coerceString } from '../coerce.js'
 import { leafKind, schemaAt } from '../schema.js'
+import { isSealed } from '../sealing/envelope.js'
 import { type ConfigTree, isPlainObject, mergeTrees, setAt } from '../tree.js'
+
+/** An app's key prefix, as the etcd source, `releases()` and the CLI take it. */
+export const prefixSchema = z
+  .string()
+  .min(1)
+  .refine((p) => p.endsWith('/'), { error: "expected a prefix ending in '/', e.g. '/config/orders/'" })
 
 export function keyToPath(prefix: string, key: string): string[] {
   return key
@@ -36,12 +44,24 @@ export function decodeValue(schema: unknown, raw: string): unknown {
   return coerceString(schema, raw)
 }
 
-/** The tree of every key under the prefix. Keys are applied in sorted order, so deeper keys win. */
-export function buildTree(kvs: ReadonlyMap<string, string>, prefix: string, schema: unknown): ConfigTree {
+/** What a sealed value (see sealing/envelope.ts) becomes in the tree: opened and decoded, or kept sealed. */
+export type SealedValueHandler = (key: string, stored: string, path: string[]) => unknown
+
+/**
+ * The tree of every key under the prefix. Keys are applied in sorted order, so deeper keys win.
+ * Sealed values go through `onSealed`; without it they are decoded like any other text.
+ */
+export function buildTree(
+  kvs: ReadonlyMap<string, string>,
+  prefix: string,
+  schema: unknown,
+  onSealed?: SealedValueHandler,
+): ConfigTree {
   const tree: ConfigTree = {}
   for (const key of [...kvs.keys()].sort()) {
     const path = keyToPath(prefix, key)
-    const value = decodeValue(schemaAt(schema, path), kvs.get(key) as string)
+    const raw = kvs.get(key) as string
+    const value = onSealed && isSealed(raw) ? onSealed(key, raw, path) : decodeValue(schemaAt(schema, path), raw)
     if (path.length === 0) {
       if (isPlainObject(value)) Object.assign(tree, mergeTrees([tree, value]))
       continue

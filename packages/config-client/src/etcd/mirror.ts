@@ -7,14 +7,25 @@
  * from the revision in the `created` header (which can skip events still being replayed), and its
  * `create()` never settles while etcd is down. Each attempt here is one watcher with a timeout; a
  * broken one is cancelled and replaced.
+ *
+ * A watch can also stop delivering without any error: a black-holed connection (a dead NAT entry,
+ * a firewall dropping the flow) or a stream that went quiet (etcd3 #72, #78, #153). So a live watch
+ * is checked every `checkMs` with a small read of the prefix: a read that does not answer means the
+ * connection is dead; a read showing changes the watch has not delivered by the next check means
+ * the stream is silent. Either way the watcher is replaced (on a new connection when the client is
+ * ours) and resumes from the last revision. etcd's own progress requests cannot serve: etcd 3.4
+ * answers them with watch id -1, which etcd3 cannot route (it throws from its stream handler).
  */
-import { type Backoff, backoffSequence, sleep, withTimeout } from '@backplane/internal'
-import type { Etcd3, IWatchResponse, Watcher } from 'etcd3'
+import { type Backoff, backoffSequence, durationSchema, sleep, withTimeout } from '@backplane/internal'
+import type { IRangeResponse, IWatchResponse, Watcher } from 'etcd3'
 import { messageOf, timedOut } from '../errors.js'
 import { type ConfigLogger, safeLog } from '../logger.js'
+import type { Connection } from './client.js'
 
 export interface MirrorOptions {
   timeoutMs: number
+  /** How often a live watch is checked against etcd, in ms (default 30 s); 0: never. */
+  checkMs?: number
   /** Reconnect delays of the watch (default 100 ms doubling up to 10 s, full jitter). */
   retry?: Pick<Backoff, 'initialDelay' | 'maxDelay' | 'factor' | 'jitter'>
   logger: ConfigLogger
@@ -33,14 +44,32 @@ export const WATCH_RETRY_DEFAULTS: Backoff = {
   jitter: 'full',
 }
 
-type Outcome = { kind: 'canceled' | 'disconnected' | 'timeout' | 'closed'; error?: unknown }
+/**
+ * How often a live watch is checked: a silent watch is noticed within two checks of the first
+ * change it missed, for one small read per watch every 30 s (~15 s is when gRPC keepalive already
+ * drops a dead connection of a client we built).
+ */
+export const WATCH_CHECK_DEFAULT = 30_000
+
+/** The `watchCheck` option of the etcd source, discover() and the CLI: a duration, 0 for never. */
+export const watchCheckSchema = durationSchema()
+  .refine((ms) => ms === 0 || ms >= 100, { error: 'expected 0 (never) or a duration of at least 100 ms' })
+  .default(WATCH_CHECK_DEFAULT)
+
+type Outcome = {
+  kind: 'canceled' | 'disconnected' | 'timeout' | 'closed' | 'dead' | 'silent'
+  error?: unknown
+}
+
+/** A check found etcd ahead of the watch: it must have delivered `needed` by the next check. */
+type Suspicion = { revision: number; needed: number }
 
 export class PrefixMirror {
   /** key → value (utf8), as of `revision`. */
   kvs = new Map<string, string>()
   /** The store revision the copy reflects: the list's revision, then the last event's. */
   revision = 0
-  readonly #client: Etcd3
+  readonly #connection: Connection
   readonly #prefix: string
   readonly #opts: MirrorOptions
   readonly #abort = new AbortController()
@@ -49,8 +78,8 @@ export class PrefixMirror {
   // In touch as of the list; a watch that then fails to connect (or breaks) makes it false.
   #connected = true
 
-  constructor(client: Etcd3, prefix: string, options: MirrorOptions) {
-    this.#client = client
+  constructor(connection: Connection, prefix: string, options: MirrorOptions) {
+    this.#connection = connection
     this.#prefix = prefix
     this.#opts = options
   }
@@ -58,7 +87,7 @@ export class PrefixMirror {
   /** Lists the prefix (with a timeout) and replaces the copy; returns the keys that differ from before. */
   async load(): Promise<string[]> {
     const res = await withTimeout(
-      this.#client
+      this.#connection.client
         .getAll()
         .prefix(this.#prefix)
         .options({ deadline: Date.now() + this.#opts.timeoutMs })
@@ -120,11 +149,18 @@ export class PrefixMirror {
       this.#setConnected(false, outcome.error)
       // Right after losing a healthy watch, try again at once: most cuts are a single connection.
       delay = wasConnected ? 0 : backoff.next()
+      // A connection that did not answer may be black-holed, and the client would keep using it:
+      // take a new one. (A caller's client cannot be replaced: its own keepalive has to notice.)
+      if (outcome.kind === 'dead' || outcome.kind === 'silent' || outcome.kind === 'timeout') this.#connection.renew()
       safeLog(
         this.#opts.logger,
-        'debug',
+        outcome.kind === 'dead' || outcome.kind === 'silent' ? 'warn' : 'debug',
         { prefix: this.#prefix, kind: outcome.kind, err: messageOf(outcome.error), retryInMs: delay },
-        'etcd watch lost',
+        outcome.kind === 'silent'
+          ? 'etcd watch went silent: watching again from the last revision'
+          : outcome.kind === 'dead'
+            ? 'etcd did not answer the watch check: reconnecting and watching again from the last revision'
+            : 'etcd watch lost',
       )
     }
   }
@@ -139,7 +175,7 @@ export class PrefixMirror {
     return new Promise<Outcome>((resolve) => {
       let watcher: Watcher
       try {
-        watcher = this.#client
+        watcher = this.#connection.client
           .watch()
           .prefix(this.#prefix)
           .startRevision(String(this.revision + 1))
@@ -149,10 +185,12 @@ export class PrefixMirror {
         return
       }
       let done = false
+      let checkTimer: ReturnType<typeof setTimeout> | undefined
       const finish = (outcome: Outcome, cancel: boolean) => {
         if (done) return
         done = true
         clearTimeout(timer)
+        clearTimeout(checkTimer)
         this.#stopCurrent = undefined
         // Unregister the etcd3 watcher, or it would reconnect on its own from its own idea of the
         // revision. Not after etcd cancelled it (etcd3 already dropped it, and a second cancel
@@ -185,6 +223,22 @@ export class PrefixMirror {
         }
         onConnected()
         this.#setConnected(true)
+        const checkMs = this.#opts.checkMs ?? WATCH_CHECK_DEFAULT
+        if (checkMs <= 0) return
+        let suspicion: Suspicion | undefined
+        const schedule = () => {
+          checkTimer = setTimeout(async () => {
+            const verdict = await this.#check(suspicion, checkMs)
+            if (done) return
+            if ('kind' in verdict) finish(verdict, true)
+            else {
+              suspicion = verdict.suspicion
+              schedule()
+            }
+          }, checkMs)
+          checkTimer.unref?.()
+        }
+        schedule()
       })
       watcher.on('data', (res: IWatchResponse) => {
         if (!done) this.#apply(res)
@@ -194,6 +248,45 @@ export class PrefixMirror {
       watcher.on('error', (error: unknown) => finish({ kind: 'canceled', error }, false))
       watcher.on('end', () => finish({ kind: 'disconnected', error: new Error('the watch stream ended') }, false))
     })
+  }
+
+  /**
+   * One check of a live watch: reads the prefix's newest key (by mod revision) and key count, with
+   * a deadline. Returns why to replace the watcher, or what to expect by the next check.
+   */
+  async #check(previous: Suspicion | undefined, checkMs: number): Promise<Outcome | { suspicion?: Suspicion }> {
+    const { timeoutMs } = this.#opts
+    let res: IRangeResponse
+    try {
+      res = await withTimeout(
+        this.#connection.client
+          .getAll()
+          .prefix(this.#prefix)
+          .sort('Mod', 'Descend')
+          .limit(1)
+          .options({ deadline: Date.now() + timeoutMs })
+          .exec(),
+        timeoutMs,
+        () => timedOut(`etcd (checking the watch of ${this.#prefix})`, timeoutMs),
+      )
+    } catch (error) {
+      return { kind: 'dead', error }
+    }
+    const etcdRevision = Number(res.header.revision)
+    const newest = Number(res.kvs[0]?.mod_revision ?? 0)
+    // In step: the watch got past the read, or nothing under the prefix changed after our revision
+    // (a key written later would be newer; a key deleted later would leave fewer keys).
+    if (this.revision >= etcdRevision || (newest <= this.revision && Number(res.count) === this.kvs.size)) return {}
+    // Behind. Events may just be in flight, so only a watch that delivered nothing since the last
+    // check, and still lacks what that check saw, counts as silent.
+    if (previous && this.revision === previous.revision && this.revision < previous.needed)
+      return {
+        kind: 'silent',
+        error: new Error(
+          `etcd has changes under ${this.#prefix} up to revision ${previous.needed} that the watch, at ${this.revision}, has not delivered in ${checkMs} ms`,
+        ),
+      }
+    return { suspicion: { revision: this.revision, needed: Math.max(newest, this.revision + 1) } }
   }
 
   #apply(res: IWatchResponse): void {

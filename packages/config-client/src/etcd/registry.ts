@@ -18,7 +18,7 @@ import {
   connectionShape,
   type DeprecatedConnectionOptions,
 } from './client.js'
-import { PrefixMirror } from './mirror.js'
+import { PrefixMirror, watchCheckSchema } from './mirror.js'
 
 const namePart = z
   .string()
@@ -96,6 +96,13 @@ export interface Registration {
   readonly registered: boolean
   on<E extends keyof RegistrationEvents>(event: E, listener: RegistrationEvents[E]): this
   off<E extends keyof RegistrationEvents>(event: E, listener?: RegistrationEvents[E]): this
+  /**
+   * Replaces the published metadata: the key is written again under the same lease (or with the
+   * next registration, while the lease is lost). Resolves once etcd has it; rejects with a
+   * ConfigError when etcd does not answer within `timeout` (the new metadata is kept and written
+   * at the next update or registration).
+   */
+  update(metadata: Record<string, unknown>): Promise<void>
   /** Revokes the lease (the key disappears at once) and stops renewing. */
   close(): Promise<void>
 }
@@ -132,21 +139,44 @@ class LeasedRegistration extends GuardedEmitter<RegistrationEvents> implements R
   #lease: Lease | undefined
   #registered = false
   #closed = false
+  #checking: Promise<void> | undefined
+  #instance: ServiceInstance
+  // Updates are written one after another: the last one called is the one etcd keeps.
+  #writing: Promise<void> = Promise.resolve()
   readonly #abort = new AbortController()
 
   constructor(
     private readonly connection: Connection,
     readonly key: string,
-    readonly instance: ServiceInstance,
+    instance: ServiceInstance,
     private readonly ttl: number,
     private readonly timeoutMs: number,
     private readonly log: ConfigLogger,
   ) {
     super((error, event) => safeLog(log, 'error', { event, err: messageOf(error) }, 'registry listener threw'))
+    this.#instance = instance
   }
 
   get registered(): boolean {
     return this.#registered
+  }
+
+  get instance(): ServiceInstance {
+    return this.#instance
+  }
+
+  update(metadata: Record<string, unknown>): Promise<void> {
+    const parsed = parseOptions(z.record(z.string(), z.unknown()), metadata, 'registration.update')
+    this.#instance = Object.freeze({ ...this.#instance, metadata: Object.freeze({ ...parsed }) })
+    const write = this.#writing.then(async () => {
+      const lease = this.#lease
+      if (this.#closed || !this.#registered || !lease) return
+      await withTimeout(lease.put(this.key).value(JSON.stringify(this.#instance)).exec(), this.timeoutMs, () =>
+        timedOut(`etcd (updating ${this.key})`, this.timeoutMs),
+      )
+    })
+    this.#writing = write.catch(() => {})
+    return write
   }
 
   async grantAndPut(): Promise<void> {
@@ -171,12 +201,65 @@ class LeasedRegistration extends GuardedEmitter<RegistrationEvents> implements R
     }
     this.#lease = lease
     this.#registered = true
+    this.#checking ??= this.#checkLease()
     this.emitSafely('registered', this.instance)
   }
 
-  #onLost(lease: Lease, error: unknown): void {
-    if (this.#closed || lease !== this.#lease) return
+  /**
+   * etcd3's keep-alive stream can stay open while no renewal reaches etcd (a black-holed
+   * connection): it gives up only after 2 × ttl, long after the key expired, and then retries on
+   * the same dead connection. So every ttl/3 (as often as it renews) ask etcd itself, with a
+   * deadline of at most ttl/3: a black-holed connection is replaced before the key expires.
+   */
+  async #checkLease(): Promise<void> {
+    const every = (this.ttl * 1_000) / 3
+    while (!this.#closed) {
+      await sleep(every, this.#abort.signal)
+      const lease = this.#lease
+      if (this.#closed || !this.#registered || !lease) continue
+      const problem = await this.#leaseProblem(lease, Math.min(this.timeoutMs, every))
+      if (problem !== undefined) this.#onLost(lease, problem, true)
+    }
+  }
+
+  /** Why the lease is lost or about to be, or undefined while etcd holds the key under a renewed lease. */
+  async #leaseProblem(lease: Lease, deadlineMs: number): Promise<unknown> {
+    try {
+      const res = await withTimeout(
+        lease
+          .grant()
+          .then((ID) =>
+            this.connection.client.leaseClient.leaseTimeToLive(
+              { ID, keys: true },
+              { deadline: Date.now() + deadlineMs },
+            ),
+          ),
+        deadlineMs,
+        () => timedOut(`etcd (checking the lease of ${this.key})`, deadlineMs),
+      )
+      const left = Number(res.TTL) // whole seconds, rounded down; -1 once expired
+      if (left < 0) return new Error('etcd says the lease has expired')
+      if (!res.keys.some((k) => k.toString() === this.key)) return new Error(`${this.key} is gone from etcd`)
+      // Renewed every ttl/3, less than ttl/3 left means two renewals in a row did not arrive.
+      if ((left + 1) * 1_000 <= (this.ttl * 1_000) / 3)
+        return new Error(`the lease is not being renewed (${left} s of ${this.ttl} s left)`)
+      return undefined
+    } catch (error) {
+      // No answer: the connection is black-holed (or etcd hangs). A quick error (etcd down, the
+      // connection refused) is left to etcd3, which notices the same on its keep-alive stream.
+      if (isNoAnswer(error)) return error
+      safeLog(this.log, 'debug', { key: this.key, err: messageOf(error) }, 'lease check failed')
+      return undefined
+    }
+  }
+
+  /** `renew`: the connection is suspect, so re-register on a new one (when the client is ours). */
+  #onLost(lease: Lease, error: unknown, renew = false): void {
+    if (this.#closed || lease !== this.#lease || !this.#registered) return
     this.#registered = false
+    // Stop renewing the old lease (a no-op after etcd3's own `lost`): the new one takes the key over.
+    lease.release()
+    if (renew) this.connection.renew()
     const wrapped = new ConfigError(
       'CONFIG_TIMEOUT',
       `lease of ${this.key} lost (${messageOf(error)}): registering again when etcd answers`,
@@ -222,12 +305,19 @@ class LeasedRegistration extends GuardedEmitter<RegistrationEvents> implements R
   }
 }
 
+/** Our timeout, or gRPC's deadline (etcd3's GRPCDeadlineExceededError), whichever fired first. */
+const isNoAnswer = (error: unknown): boolean =>
+  (ConfigError.is(error) && error.code === 'CONFIG_TIMEOUT') ||
+  (error instanceof Error && error.constructor.name === 'GRPCDeadlineExceededError')
+
 // ------------------------------------------------------------------------------------------------
 // Discovery
 
 const discoverOptionsSchema = z.strictObject({
   ...connectionShape,
   prefix: registryPrefix,
+  /** How often the live watch is checked against etcd (a silent or black-holed watch is replaced); 0: never. */
+  watchCheck: watchCheckSchema,
   logger,
 })
 
@@ -261,13 +351,11 @@ export async function discover(service: string, options: DiscoverOptions = {}): 
   const name = parseOptions(z.object({ service: namePart }), { service }, 'discover').service
   const opts = parseOptions(discoverOptionsSchema, renamed(options, CONNECTION_RENAMES, 'discover'), 'discover')
   const connection = await connect(opts, 'discover')
-  const discovery = new WatchedDiscovery(
-    name,
-    `${opts.prefix}${name}/`,
-    connection,
-    opts.timeout,
-    opts.logger ?? silentLogger,
-  )
+  const discovery = new WatchedDiscovery(name, `${opts.prefix}${name}/`, connection, {
+    timeoutMs: opts.timeout,
+    checkMs: opts.watchCheck,
+    logger: opts.logger ?? silentLogger,
+  })
   try {
     await discovery.start()
   } catch (error) {
@@ -279,21 +367,20 @@ export async function discover(service: string, options: DiscoverOptions = {}): 
 
 class WatchedDiscovery extends GuardedEmitter<DiscoveryEvents> implements Discovery {
   readonly #mirror: PrefixMirror
+  private readonly log: ConfigLogger
   #instances: readonly ServiceInstance[] = []
 
   constructor(
     readonly service: string,
     prefix: string,
     private readonly connection: Connection,
-    timeoutMs: number,
-    private readonly log: ConfigLogger,
+    options: { timeoutMs: number; checkMs: number; logger: ConfigLogger },
   ) {
-    super((error, event) => safeLog(log, 'error', { event, err: messageOf(error) }, 'discovery listener threw'))
-    this.#mirror = new PrefixMirror(connection.client, prefix, {
-      timeoutMs,
-      logger: log,
-      onChange: () => this.#refresh(),
-    })
+    super((error, event) =>
+      safeLog(options.logger, 'error', { event, err: messageOf(error) }, 'discovery listener threw'),
+    )
+    this.log = options.logger
+    this.#mirror = new PrefixMirror(connection, prefix, { ...options, onChange: () => this.#refresh() })
   }
 
   async start(): Promise<void> {

@@ -2,12 +2,22 @@ import type { z } from 'zod'
 import type { ConfigLogger } from '../logger.js'
 import type { ConfigTree } from '../tree.js'
 
+/** Which release of its configuration a source delivered (the etcd source's releases). */
+export interface ReleaseInfo {
+  /** The current release, or the gray release this instance is in; undefined before any release. */
+  readonly id: string | undefined
+  /** True when `id` is a gray release this instance was chosen for. */
+  readonly gray: boolean
+}
+
 /** What a source reports with a change, besides its new tree. */
 export interface SourceChangeInfo {
   /** The source's own keys that changed: etcd keys, a file path, ... (for events and errors). */
   keys?: readonly string[]
   /** The source's revision after the change (etcd's store revision). */
   revision?: number
+  /** The release the new tree is, for sources with releases. */
+  release?: ReleaseInfo
 }
 
 /** Stops a watch. */
@@ -60,6 +70,23 @@ export interface ConfigSource {
   ): Unwatch | undefined | Promise<Unwatch | undefined>
   /** The source's own key for a configuration path (`/config/orders/payment/timeoutMs`), for errors. */
   keyOf?(path: readonly string[]): string | undefined
+  /**
+   * What the snapshot keeps of `tree` (one this source delivered); default the tree itself. The
+   * etcd source keeps sealed values sealed here. Must not throw.
+   */
+  snapshotTree?(tree: ConfigTree): ConfigTree
+  /**
+   * The tree to serve from what `snapshotTree` gave, read back at a start while the source is down
+   * (the etcd source opens sealed values again). Throwing makes the snapshot unusable for this source.
+   */
+  restoreTree?(stored: ConfigTree, context: SourceContext): ConfigTree
+  /** The release `load` delivered, for sources with releases. */
+  readonly release?: ReleaseInfo | undefined
+  /**
+   * Called with the release whose values the config now serves, after each applied update (an
+   * update rejected as invalid is not served): the etcd source reports it in its instance entry.
+   */
+  served?(release: ReleaseInfo): void
   /** The source's revision after `load` (etcd's store revision), shown as `config.revision`. */
   readonly revision?: number | undefined
   /** Frees what the source holds (clients, file watchers); called by `config.close()`. */

@@ -1,12 +1,14 @@
 /**
  * A TCP proxy between the client and etcd, so a test can cut the client's connections (and keep
- * new ones out for a while) without touching etcd itself.
+ * new ones out for a while), or black-hole them, without touching etcd itself.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
 
 export class TcpProxy {
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
+  // Forwarding pairs (client → upstream), until black-holed or closed.
+  readonly #pairs = new Map<Socket, Socket>()
   #blocked = false
   port = 0
 
@@ -35,10 +37,32 @@ export class TcpProxy {
     this.#blocked = block
     for (const socket of this.#sockets) socket.destroy()
     this.#sockets.clear()
+    this.#pairs.clear()
   }
 
   unblock(): void {
     this.#blocked = false
+  }
+
+  /**
+   * Black-holes every open connection, as a dead NAT entry or a firewall dropping an idle flow
+   * does: the sockets stay open on both ends but nothing is forwarded either way (what arrives is
+   * read and dropped, so neither side sees an error, a FIN or even a full buffer). Connections
+   * opened later are forwarded normally. Returns how many connections were black-holed.
+   */
+  blackhole(): number {
+    let count = 0
+    for (const [client, upstream] of this.#pairs) {
+      client.unpipe(upstream)
+      upstream.unpipe(client)
+      for (const socket of [client, upstream]) {
+        socket.on('data', () => {}) // read and drop
+        socket.resume()
+      }
+      this.#pairs.delete(client)
+      count++
+    }
+    return count
   }
 
   get connections(): number {
@@ -58,9 +82,11 @@ export class TcpProxy {
       upstream.destroy()
       this.#sockets.delete(client)
       this.#sockets.delete(upstream)
+      this.#pairs.delete(client)
     }
     client.on('error', drop).on('close', drop)
     upstream.on('error', drop).on('close', drop)
+    this.#pairs.set(client, upstream)
     client.pipe(upstream)
     upstream.pipe(client)
   }
