@@ -111,12 +111,15 @@ export async function promoteGray(
     message: options.message,
     promotes: gray.record.id,
     next: (current) => withOverrides(current, gray.record.overrides),
-    endsGray: (running, release) => {
-      promoted = { ...running.record, status: 'promoted', ended: { ...ended, release: release.id } }
-      return [
-        { request_delete_range: { key: Buffer.from(releaseKeys(ctx.prefix).gray) } },
-        put(releaseKeys(ctx.prefix).grayRecord(running.record.seq), promoted),
-      ]
+    endsGray: {
+      id: gray.record.id,
+      writes: (running, release) => {
+        promoted = { ...running.record, status: 'promoted', ended: { ...ended, release: release.id } }
+        return [
+          { request_delete_range: { key: Buffer.from(releaseKeys(ctx.prefix).gray) } },
+          put(releaseKeys(ctx.prefix).grayRecord(running.record.seq), promoted),
+        ]
+      },
     },
   })
   if (!result.release) {

@@ -47,8 +47,11 @@ export interface PublishRequest {
   basedOn?: string | undefined
   restores?: string | undefined
   promotes?: string | undefined
-  /** Ends the running gray release in the same transaction (promote): the writes that do it. */
-  endsGray?: ((gray: ActiveGray, release: Release) => IRequestOp[]) | undefined
+  /**
+   * Ends the running gray release `id` in the same transaction (promote): the writes that do it.
+   * CONFIG_CONFLICT when another gray release (or none) runs by the time of the read.
+   */
+  endsGray?: { id: string; writes(gray: ActiveGray, release: Release): IRequestOp[] } | undefined
   /** The keys under the prefix after the release, from the keys before it. */
   next(current: ReadonlyMap<string, string>): Map<string, string>
 }
@@ -155,6 +158,11 @@ export async function publishRelease(ctx: PublishContext, request: PublishReques
   const read = await readReleaseState(ctx)
   const { keys, head, gray, current } = read
   conflictUnlessBasedOn(ctx.prefix, request.basedOn, head)
+  if (request.endsGray && gray?.record.id !== request.endsGray.id)
+    throw new ConfigError(
+      'CONFIG_CONFLICT',
+      `not published: gray release ${request.endsGray.id} is no longer running for ${ctx.prefix} (${gray ? `${gray.record.id} is` : 'none is'}); nothing was written`,
+    )
   const next = sealSecrets(ctx, current, request.next(current))
   const changes = diffKeys(current, next)
   if (changes.length === 0) return { release: undefined, changes, previous: head?.id, revision: undefined }
@@ -191,7 +199,7 @@ export async function publishRelease(ctx: PublishContext, request: PublishReques
     success.push({
       request_delete_range: { key: Buffer.from(keys.records), range_end: Buffer.from(keys.record(oldest)) },
     })
-  if (gray && request.endsGray) success.push(...request.endsGray(gray, release))
+  if (gray && request.endsGray) success.push(...request.endsGray.writes(gray, release))
   const compare = [...unchangedSince(ctx.prefix, read.read), headUnchanged(keys, head), grayUnchanged(keys, gray)]
   const revision = await commit(ctx, `release ${release.id}`, compare, success)
   return { release, changes, previous: head?.id, revision }
