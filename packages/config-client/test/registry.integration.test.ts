@@ -64,7 +64,9 @@ describe('service registry', () => {
         service: 'orders',
         instance: 'a',
         address: 'http://127.0.0.1:9001',
-        ttl: 1,
+        // 2 s, not 1: other test files run beside this one, and a 1 s lease renewed every 333 ms can
+        // lapse on a busy two-core machine. The dead child's lease (1 s) is what is measured.
+        ttl: 2,
         metadata: { zone: 'eu-1' },
       })
       expect(own.key).toBe(`${prefix}orders/a`)
@@ -88,7 +90,7 @@ describe('service registry', () => {
       expect(await client.getAll().prefix(`${prefix}orders/`).keys()).toEqual([`${prefix}orders/a`])
 
       // Still alive after more than its ttl: the lease is being renewed.
-      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      await new Promise((resolve) => setTimeout(resolve, 2_500))
       expect(discovery.instances().map((i) => i.instance)).toEqual(['a'])
 
       await own.close()

@@ -149,8 +149,21 @@ export function createFlowGate(ctx: EngineContext): FlowGate {
     )
   }
 
+  // One control change at a time per activity: each compares with what the one before it left, so
+  // two outcomes landing together (a probe's and the next attempt's) report a transition once.
+  const changing = new Map<string, Promise<unknown>>()
+
   /** Writes a control change (the store decides it atomically) and reports a breaker that opened or closed. */
-  const changeControl = async (flow: FlowStore, activity: string, change: ControlChange): Promise<ControlResult> => {
+  const changeControl = (flow: FlowStore, activity: string, change: ControlChange): Promise<ControlResult> => {
+    const run = (changing.get(activity) ?? Promise.resolve()).then(
+      () => applyControl(flow, activity, change),
+      () => applyControl(flow, activity, change),
+    )
+    changing.set(activity, run)
+    return run
+  }
+
+  const applyControl = async (flow: FlowStore, activity: string, change: ControlChange): Promise<ControlResult> => {
     const before = controls.get(activity)
     const now = clock.now()
     const result = await flow.controlActivity(activity, change, now)
