@@ -1,12 +1,11 @@
 /** backplane-config's sealed secrets (keygen, put, reseal) and gray releases (put --instances, promote, abort). */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Etcd3 } from 'etcd3'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { z } from 'zod'
 import { releases } from '../src/etcd/index.js'
+import { etcdTestBed } from './helpers/bed.js'
 import { cliRunner } from './helpers/cli.js'
 import { requireEtcd, uniquePrefix } from './helpers/env.js'
 
@@ -14,22 +13,12 @@ const endpoints = requireEtcd()
 const schema = fileURLToPath(new URL('./fixtures/app-schema.mjs', import.meta.url))
 const run = cliRunner(endpoints)
 const { AppConfig } = (await import(schema)) as { AppConfig: z.ZodType }
-let client: Etcd3
-let dir: string
-beforeAll(() => {
-  client = new Etcd3({ hosts: endpoints })
-  dir = mkdtempSync(join(tmpdir(), 'config-client-cli-keys-'))
-})
-afterAll(async () => {
-  await client.delete().prefix('/test/config-client/').exec()
-  client.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const bed = etcdTestBed('cli-keys')
 
 describe('backplane-config keys and gray releases', () => {
   it('keygen writes a 0600 ring, put seals secret fields, get --show-secrets opens them, reseal moves them to a new key', async () => {
     const prefix = uniquePrefix('cli-keys')
-    const ring = join(dir, 'ring.json')
+    const ring = join(bed.dir, 'ring.json')
     const created = await run(['keygen', '--keys', ring])
     expect(created.stdout).toBe(
       `wrote ${ring} with key k1 (keep it secret; give it to the apps as their etcd source's keys option or BACKPLANE_CONFIG_KEYS)\n`,
@@ -43,11 +32,11 @@ describe('backplane-config keys and gray releases', () => {
     expect((await run(['put', 'payment.provider', 'stripe', ...base])).code).toBe(0)
     const put = await run(['put', 'payment.apiKey', 'sk-live-123456', ...base])
     expect(put.stdout).toMatch(/^published r2 /)
-    const stored = (await client.get(`${prefix}payment/apiKey`).string()) ?? ''
+    const stored = (await bed.client.get(`${prefix}payment/apiKey`).string()) ?? ''
     expect(stored).not.toContain('sk-live')
     expect(JSON.parse(stored)).toMatchObject({ $sealed: 1, kid: 'k1' })
     // Neither the release record nor history shows it.
-    const keysOfRecords = await client.getAll().prefix('/.backplane/releases/').strings()
+    const keysOfRecords = await bed.client.getAll().prefix('/.backplane/releases/').strings()
     expect(JSON.stringify(keysOfRecords)).not.toContain('sk-live')
     expect((await run(['get', 'payment.apiKey', ...base])).stdout).toBe('"[redacted]"\n')
     expect((await run(['get', 'payment.apiKey', ...base, '--show-secrets'])).stdout).toBe('"sk-live-123456"\n')
@@ -62,7 +51,7 @@ describe('backplane-config keys and gray releases', () => {
     expect(resealed.stdout).toMatch(
       /^published r3: resealed 1 value\(s\) and sealed 0 clear secret value\(s\) with key k2 /,
     )
-    expect(JSON.parse((await client.get(`${prefix}payment/apiKey`).string()) ?? '')).toMatchObject({ kid: 'k2' })
+    expect(JSON.parse((await bed.client.get(`${prefix}payment/apiKey`).string()) ?? '')).toMatchObject({ kid: 'k2' })
     expect((await run(['get', 'payment.apiKey', ...base, '--show-secrets'])).stdout).toBe('"sk-live-123456"\n')
     expect((await run(['reseal', ...base])).stdout).toBe(
       `nothing to reseal: every sealed value under ${prefix} uses key k2\n`,
@@ -81,7 +70,7 @@ describe('backplane-config keys and gray releases', () => {
       /^started gray release g1 for instances a,b \(put .*; 1 key\(s\) changed; revision \d+\)\n$/,
     )
     // Everyone else still reads the release's values in etcd.
-    expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBeNull()
+    expect(await bed.client.get(`${prefix}payment/timeoutMs`).string()).toBeNull()
     const second = await run(['put', 'payment.timeoutMs', '800', ...base, '--percent', '10'])
     expect(second.code).toBe(3)
     expect(second.stderr).toContain('gray release g1 is running')
@@ -96,7 +85,7 @@ describe('backplane-config keys and gray releases', () => {
     await run(['put', 'payment.timeoutMs', '700', ...base, '--label', 'zone=eu', '--percent', '50'])
     const promoted = await run(['promote', 'g2', ...base, '-m', 'looks good'])
     expect(promoted.stdout).toMatch(/^promoted g2 as release r2 \(1 key\(s\) changed; revision \d+\)\n$/)
-    expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBe('700')
+    expect(await bed.client.get(`${prefix}payment/timeoutMs`).string()).toBe('700')
 
     const r = await releases({ endpoints, prefix, schema: AppConfig })
     try {

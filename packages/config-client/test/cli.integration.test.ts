@@ -1,26 +1,15 @@
 /** backplane-config against the shared etcd, each test under its own prefix. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Etcd3 } from 'etcd3'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { etcdTestBed } from './helpers/bed.js'
 import { cliRunner } from './helpers/cli.js'
 import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
 
 const endpoints = requireEtcd()
 const schema = fileURLToPath(new URL('./fixtures/app-schema.mjs', import.meta.url))
-let client: Etcd3
-let dir: string
-beforeAll(() => {
-  client = new Etcd3({ hosts: endpoints })
-  dir = mkdtempSync(join(tmpdir(), 'config-client-cli-'))
-})
-afterAll(async () => {
-  await client.delete().prefix('/test/config-client/').exec()
-  client.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const bed = etcdTestBed('cli')
 
 const run = cliRunner(endpoints)
 
@@ -57,10 +46,10 @@ describe('backplane-config', () => {
     const incomplete = await run(['put', 'payment.timeoutMs', '100', '--prefix', prefix, '--schema', schema])
     expect(incomplete.code).toBe(1)
     expect(incomplete.stderr).toContain('not published: the result would not satisfy the schema: payment.provider:')
-    expect(await client.getAll().prefix(prefix).keys()).toEqual([])
+    expect(await bed.client.getAll().prefix(prefix).keys()).toEqual([])
 
     // With a file layered under etcd that supplies it, the same put is fine.
-    const yaml = join(dir, 'base.yaml')
+    const yaml = join(bed.dir, 'base.yaml')
     writeFileSync(yaml, 'payment:\n  provider: stripe\n')
     const ok = await run(['put', 'payment.timeoutMs', '100', '--prefix', prefix, '--schema', schema, '--file', yaml])
     expect(ok.stderr).toBe('')
@@ -68,7 +57,7 @@ describe('backplane-config', () => {
     expect(ok.stdout).toMatch(
       new RegExp(`^published r1 \\(put ${prefix}payment/timeoutMs; 1 key\\(s\\) changed; revision \\d+\\)\\n$`),
     )
-    expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
+    expect(await bed.client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
 
     const bad = await run([
       'put',
@@ -84,7 +73,7 @@ describe('backplane-config', () => {
     ])
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain('payment.timeoutMs: Too small: expected number to be >0')
-    expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
+    expect(await bed.client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
 
     const obj = await run([
       'put',
@@ -106,9 +95,9 @@ describe('backplane-config', () => {
 
   it('list and delete (validated too)', async () => {
     const prefix = uniquePrefix('cli-list')
-    await client.put(`${prefix}payment/provider`).value('stripe')
-    await client.put(`${prefix}payment/apiKey`).value('sk-secret-2')
-    await client.put(`${prefix}service`).value('orders-eu')
+    await bed.client.put(`${prefix}payment/provider`).value('stripe')
+    await bed.client.put(`${prefix}payment/apiKey`).value('sk-secret-2')
+    await bed.client.put(`${prefix}service`).value('orders-eu')
     const listed = await run(['list', '--prefix', prefix, '--schema', schema])
     expect(listed.stdout).toBe(
       `${prefix}payment/apiKey = [redacted]\n${prefix}payment/provider = stripe\n${prefix}service = orders-eu\n`,
@@ -125,24 +114,24 @@ describe('backplane-config', () => {
     expect(refused.stderr).toContain('payment.provider')
     const deleted = await run(['delete', 'service', '--prefix', prefix, '--schema', schema])
     expect(deleted.stdout).toMatch(/^published r1 \(deleted at .*service; 1 key\(s\) changed; /)
-    expect(await client.getAll().prefix(prefix).keys()).toEqual([
+    expect(await bed.client.getAll().prefix(prefix).keys()).toEqual([
       `${prefix}payment/apiKey`,
       `${prefix}payment/provider`,
     ])
     const forced = await run(['delete', 'payment', '--prefix', prefix, '--no-validate'])
     expect(forced.stdout).toMatch(/^published r2 \(deleted at .*payment; 2 key\(s\) changed; /)
-    expect(await client.getAll().prefix(prefix).keys()).toEqual([])
+    expect(await bed.client.getAll().prefix(prefix).keys()).toEqual([])
   })
 
   it('apply, history, show, rollback: releases from the command line; --based-on a stale release exits 3', async () => {
     const prefix = uniquePrefix('cli-releases')
     const base = ['--prefix', prefix, '--schema', schema, '--author', 'ops@test']
-    const v1 = join(dir, 'v1.yaml')
+    const v1 = join(bed.dir, 'v1.yaml')
     writeFileSync(v1, 'service: orders\npayment:\n  provider: stripe\n  timeoutMs: 100\n  apiKey: sk-one\n')
     const first = await run(['apply', v1, ...base, '-m', 'first'])
     expect(first.stderr).toBe('')
     expect(first.stdout).toMatch(/^published r1 \(applied .*v1\.yaml; 4 key\(s\) changed; revision \d+\)\n$/)
-    const v2 = join(dir, 'v2.yaml')
+    const v2 = join(bed.dir, 'v2.yaml')
     writeFileSync(v2, 'service: orders\npayment:\n  provider: adyen\n  timeoutMs: 100\n  apiKey: sk-two\n')
     expect((await run(['apply', v2, ...base, '-m', 'move to adyen'])).stdout).toMatch(/^published r2 /)
     expect((await run(['apply', v2, ...base])).stdout).toBe(
@@ -165,12 +154,12 @@ describe('backplane-config', () => {
     const stale = await run(['put', 'payment.timeoutMs', '300', ...base, '--based-on', 'r1'])
     expect(stale.code).toBe(3)
     expect(stale.stderr).toContain('not published: it was based on release r1, but the current release of')
-    expect(await client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
+    expect(await bed.client.get(`${prefix}payment/timeoutMs`).string()).toBe('100')
 
     const back = await run(['rollback', 'r1', ...base, '--based-on', 'r2'])
     expect(back.stdout).toMatch(/^published r3 \(rollback to r1; 2 key\(s\) changed; /)
-    expect(await client.get(`${prefix}payment/provider`).string()).toBe('stripe')
-    expect(await client.get(`${prefix}payment/apiKey`).string()).toBe('sk-one')
+    expect(await bed.client.get(`${prefix}payment/provider`).string()).toBe('stripe')
+    expect(await bed.client.get(`${prefix}payment/apiKey`).string()).toBe('sk-one')
     const json = JSON.parse((await run(['history', ...base, '--json', '--limit', '1'])).stdout)
     expect(json).toEqual([
       expect.objectContaining({ id: 'r3', kind: 'rollback', restores: 'r1', message: 'rollback to r1' }),
@@ -182,10 +171,10 @@ describe('backplane-config', () => {
 
   it('diff compares a file with etcd', async () => {
     const prefix = uniquePrefix('cli-diff')
-    await client.put(`${prefix}payment/provider`).value('adyen')
-    await client.put(`${prefix}payment/timeoutMs`).value('100')
-    await client.put(`${prefix}service`).value('orders')
-    const yaml = join(dir, 'diff.yaml')
+    await bed.client.put(`${prefix}payment/provider`).value('adyen')
+    await bed.client.put(`${prefix}payment/timeoutMs`).value('100')
+    await bed.client.put(`${prefix}service`).value('orders')
+    const yaml = join(bed.dir, 'diff.yaml')
     writeFileSync(yaml, 'service: orders\npayment:\n  provider: stripe\n  apiKey: sk-file\n')
     const result = await run(['diff', yaml, '--prefix', prefix, '--schema', schema])
     expect(result.code).toBe(1)
@@ -202,14 +191,14 @@ describe('backplane-config', () => {
 
   it('watch prints changes live', async () => {
     const prefix = uniquePrefix('cli-watch')
-    await client.put(`${prefix}payment/timeoutMs`).value('100')
+    await bed.client.put(`${prefix}payment/timeoutMs`).value('100')
     const stop = new AbortController()
     const watching = run(['watch', '--prefix', prefix, '--schema', schema, '--count', '3'], stop.signal)
     // The watch starts after the list: keep writing until it has seen three changes.
     let n = 0
     const writer = setInterval(() => {
       n++
-      void client
+      void bed.client
         .put(`${prefix}payment/timeoutMs`)
         .value(String(100 + n))
         .exec() // a builder only runs when exec()/then() is called

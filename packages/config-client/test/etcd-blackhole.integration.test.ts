@@ -8,7 +8,7 @@ import { Etcd3, type Watcher } from 'etcd3'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { discover, etcd, register } from '../src/etcd/index.js'
 import { createConfig } from '../src/index.js'
-import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
+import { cleanUp, requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
 import { TcpProxy } from './helpers/proxy.js'
 import { AppConfig } from './helpers/schema.js'
 
@@ -26,7 +26,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((c) => c.close()))
 })
 afterAll(async () => {
-  await client.delete().prefix('/test/config-client/').exec()
+  await cleanUp(client)
   client.close()
 })
 

@@ -14,7 +14,7 @@ import { etcd, register, releases } from '../src/etcd/index.js'
 import { createConfig } from '../src/index.js'
 import { bundleFixture } from './helpers/bundle.js'
 import { cliRunner } from './helpers/cli.js'
-import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
+import { cleanUp, requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
 
 const endpoints = requireEtcd()
 const Schema = z.object({ payment: z.object({ timeoutMs: z.number(), provider: z.string() }) })
@@ -28,8 +28,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL')
-  await client.delete().prefix('/test/config-client/').exec()
-  await client.delete().prefix('/.backplane/releases/%2Ftest%2Fconfig-client%2F').exec()
+  await cleanUp(client)
   client.close()
   rmSync(bundle.dir, { recursive: true, force: true })
 })

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Discovery, discover, register, type ServiceInstance } from '../src/etcd/index.js'
 import { ConfigError } from '../src/index.js'
 import { bundleFixture } from './helpers/bundle.js'
-import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
+import { cleanUp, requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
 
 const endpoints = requireEtcd()
 let client: Etcd3
@@ -22,7 +22,7 @@ beforeAll(async () => {
   ;({ dir: bundleDir, script: childScript } = await bundleFixture('registered-instance'))
 })
 afterAll(async () => {
-  await client.delete().prefix('/test/config-client/').exec()
+  await cleanUp(client)
   client.close()
   rmSync(bundleDir, { recursive: true, force: true })
 })

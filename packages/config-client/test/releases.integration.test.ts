@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { etcd, releases } from '../src/etcd/index.js'
 import { ConfigError, createConfig } from '../src/index.js'
-import { requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
+import { cleanUp, requireEtcd, uniquePrefix, waitFor } from './helpers/env.js'
 import { type PrivateEtcd, startPrivateEtcd } from './helpers/private-etcd.js'
 
 const endpoints = requireEtcd()
@@ -22,8 +22,7 @@ beforeAll(() => {
   client = new Etcd3({ hosts: endpoints })
 })
 afterAll(async () => {
-  await client.delete().prefix('/test/config-client/').exec()
-  await client.delete().prefix('/.backplane/releases/%2Ftest%2Fconfig-client%2F').exec()
+  await cleanUp(client)
   client.close()
 })
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { diffKeys, type ReleaseChange } from './release-plan.js'
+import { changeSchema, diffKeys, type ReleaseChange } from './release-plan.js'
 
 export const grayTargetsSchema = z
   .strictObject({
@@ -23,8 +23,6 @@ export const grayTargetsSchema = z
   })
 
 export type GrayTargets = z.input<typeof grayTargetsSchema>
-
-const changeSchema = z.strictObject({ key: z.string(), prev: z.string().optional(), next: z.string().optional() })
 
 export const grayRecordSchema = z.object({
   id: z.string(),

@@ -9,6 +9,13 @@ import { parseOptions } from '../options.js'
 import { type ConfigTree, isPlainObject, splitPath } from '../tree.js'
 import { pathToKey } from './keys.js'
 
+/** A stored ReleaseChange, as records hold it. */
+export const changeSchema = z.strictObject({
+  key: z.string(),
+  prev: z.string().optional(),
+  next: z.string().optional(),
+})
+
 /** One key a release changed: `prev` undefined when it created the key, `next` when it deleted it. */
 export interface ReleaseChange {
   readonly key: string

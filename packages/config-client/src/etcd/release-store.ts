@@ -15,7 +15,7 @@ import { withTimeout } from '@backplane/internal'
 import type { Etcd3 } from 'etcd3'
 import { z } from 'zod'
 import { ConfigError, messageOf, timedOut } from '../errors.js'
-import type { ReleaseChange } from './release-plan.js'
+import { changeSchema, type ReleaseChange } from './release-plan.js'
 
 export const RELEASES_ROOT = '/.backplane/releases/'
 
@@ -53,8 +53,6 @@ export function releaseKeys(prefix: string): ReleaseKeys {
     instances: `${base}instances/`,
   }
 }
-
-const changeSchema = z.strictObject({ key: z.string(), prev: z.string().optional(), next: z.string().optional() })
 
 export const releaseRecordSchema = z.object({
   id: z.string(),

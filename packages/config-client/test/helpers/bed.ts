@@ -1,14 +1,14 @@
 /**
  * What a test file against the shared etcd sets up: a raw client (for writing and reading etcd
  * directly), a temporary directory, and a list of things to close after each test. Everything
- * under /test/config-client/ goes when the file ends.
+ * this process wrote (see cleanUp) goes when the file ends.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Etcd3 } from 'etcd3'
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import { requireEtcd } from './env.js'
+import { cleanUp, requireEtcd } from './env.js'
 
 export interface EtcdTestBed {
   readonly client: Etcd3
@@ -28,7 +28,7 @@ export function etcdTestBed(name: string): EtcdTestBed {
     await Promise.all(bed.open.splice(0).map((c) => c.close()))
   })
   afterAll(async () => {
-    await bed.client.delete().prefix('/test/config-client/').exec()
+    await cleanUp(bed.client)
     bed.client.close()
     rmSync(bed.dir, { recursive: true, force: true })
   })

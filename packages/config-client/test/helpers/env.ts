@@ -1,3 +1,4 @@
+import type { Etcd3 } from 'etcd3'
 /** Server addresses come from scripts/services.sh through `npm test`; a test without them fails, loudly. */
 export function requireEtcd(): string {
   const value = process.env.ETCD_ENDPOINTS
@@ -10,9 +11,25 @@ export function requireEtcd(): string {
 }
 
 let counter = 0
+
+/**
+ * Everything this test process writes to the shared etcd goes under its own root, so that test
+ * files running in parallel never clean up each other's keys.
+ */
+export const OWN_ROOT = `/test/config-client/p${process.pid}/`
+
 /** A key prefix no other test (or earlier run) uses. */
 export function uniquePrefix(what: string): string {
-  return `/test/config-client/${what}-${process.pid}-${Date.now().toString(36)}-${++counter}/`
+  return `${OWN_ROOT}${what}-${Date.now().toString(36)}-${++counter}/`
+}
+
+/** Deletes what this process wrote: its keys and the release records of its prefixes. */
+export async function cleanUp(client: Etcd3): Promise<void> {
+  await client.delete().prefix(OWN_ROOT).exec()
+  await client
+    .delete()
+    .prefix(`/.backplane/releases/${encodeURIComponent(OWN_ROOT)}`)
+    .exec()
 }
 
 /** Polls `check` until it returns true (or a value), failing after `timeoutMs` with `what`. */
