@@ -44,7 +44,9 @@ function run(owner: string, startAt: number): Proc {
 
 describe('schedules across SIGKILLed engine processes on PostgreSQL', () => {
   it('starts every tick exactly once while processes are killed and restarted', { timeout: 60_000 }, async () => {
-    const startAt = Math.ceil((Date.now() + 1500) / PERIOD) * PERIOD
+    // Far enough ahead that all three processes have the schedule before its first tick, also with
+    // other test files running beside this one: a schedule does not backfill ticks before it existed.
+    const startAt = Math.ceil((Date.now() + 4000) / PERIOD) * PERIOD
     const procs: Proc[] = ['a', 'b', 'c'].map((name) => run(`p-${name}`, startAt))
     await Promise.all(procs.map((p) => p.ready))
     const until = Date.now() + 10_000
