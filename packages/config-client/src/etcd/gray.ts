@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { changeSchema, diffKeys, type ReleaseChange } from './release-plan.js'
+import { diffKeys, type ReleaseChange, recordShape } from './release-plan.js'
 
 export const grayTargetsSchema = z
   .strictObject({
@@ -25,19 +25,11 @@ export const grayTargetsSchema = z
 export type GrayTargets = z.input<typeof grayTargetsSchema>
 
 export const grayRecordSchema = z.object({
-  id: z.string(),
-  seq: z.number().int().positive(),
+  ...recordShape,
   status: z.enum(['active', 'promoted', 'aborted']),
-  time: z.string(),
-  author: z.string(),
-  message: z.string(),
-  /** The release that was current when it started. */
-  basedOn: z.string().optional(),
   targets: grayTargetsSchema,
   /** key → the value gray instances see, or null for a key they do not see. */
   overrides: z.record(z.string(), z.string().nullable()),
-  /** The difference from the values when it started. */
-  changes: z.array(changeSchema),
   /** When it was promoted or aborted, by whom, and (promoted) as which release. */
   ended: z.object({ time: z.string(), author: z.string(), release: z.string().optional() }).optional(),
 })

@@ -89,8 +89,9 @@ export interface ReleaseState {
 
 export async function readReleaseState(ctx: PublishContext): Promise<ReleaseState> {
   const keys = releaseKeys(ctx.prefix)
-  const read = await readPrefix(ctx.client, ctx.prefix, ctx.timeoutMs)
-  const [head, gray] = await Promise.all([
+  // At once: the transaction's guards catch a change between these reads and the write.
+  const [read, head, gray] = await Promise.all([
+    readPrefix(ctx.client, ctx.prefix, ctx.timeoutMs),
     readHead(ctx.client, keys, ctx.timeoutMs),
     readActiveGray(ctx.client, keys, ctx.timeoutMs),
   ])

@@ -16,6 +16,19 @@ export const changeSchema = z.strictObject({
   next: z.string().optional(),
 })
 
+/** What release and gray release records share: who, when, why, on top of which release, the diff. */
+export const recordShape = {
+  id: z.string(),
+  seq: z.number().int().positive(),
+  /** ISO time it was written. */
+  time: z.string(),
+  author: z.string(),
+  message: z.string(),
+  /** The release that was current when it was written (none before the first). */
+  basedOn: z.string().optional(),
+  changes: z.array(changeSchema),
+}
+
 /** One key a release changed: `prev` undefined when it created the key, `next` when it deleted it. */
 export interface ReleaseChange {
   readonly key: string

@@ -15,7 +15,7 @@ import { withTimeout } from '@backplane/internal'
 import type { Etcd3 } from 'etcd3'
 import { z } from 'zod'
 import { ConfigError, messageOf, timedOut } from '../errors.js'
-import { changeSchema, type ReleaseChange } from './release-plan.js'
+import { type ReleaseChange, recordShape } from './release-plan.js'
 
 export const RELEASES_ROOT = '/.backplane/releases/'
 
@@ -55,22 +55,14 @@ export function releaseKeys(prefix: string): ReleaseKeys {
 }
 
 export const releaseRecordSchema = z.object({
-  id: z.string(),
-  seq: z.number().int().positive(),
+  ...recordShape,
   kind: z.enum(['publish', 'rollback', 'promote']),
-  /** ISO time the release was written. */
-  time: z.string(),
-  author: z.string(),
-  message: z.string(),
-  /** The release this one was published on top of (none for the first). */
-  basedOn: z.string().optional(),
   /** For a rollback: the release whose values it restored. */
   restores: z.string().optional(),
   /** For a promote: the gray release that became this release. */
   promotes: z.string().optional(),
   /** The etcd revision of the configuration this release was computed from. */
   readRevision: z.string(),
-  changes: z.array(changeSchema),
   /** Every key under the prefix after the release: what a rollback to it restores. */
   values: z.record(z.string(), z.string()),
 })
