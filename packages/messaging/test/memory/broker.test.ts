@@ -26,6 +26,27 @@ describe('memory broker', () => {
     await broker.close()
   })
 
+  it('delivers while a publisher that never yields to I/O goes on publishing, so nothing piles up', async () => {
+    const broker = await createBroker(`memory://pace-${randomUUID().slice(0, 8)}`)
+    let handled = 0
+    await broker.subscribe('paced', () => void handled++, { group: 'g', concurrency: 64 })
+    // The loop awaits only promises (microtasks): no timer or I/O callback runs until it ends.
+    let mostBehind = 0
+    for (let i = 0; i < 20_000; i += 100) {
+      await broker.publishBatch(
+        'paced',
+        Array.from({ length: 100 }, (_, k) => ({ data: i + k })),
+      )
+      mostBehind = Math.max(mostBehind, i + 100 - handled)
+    }
+    const publishedWhenLoopEnded = handled
+    await until(() => handled === 20_000, 10_000, 'every message')
+    // Before, delivery waited for the next turn: all 20,000 were queued before the first was handled.
+    expect(publishedWhenLoopEnded).toBeGreaterThan(19_000)
+    expect(mostBehind).toBeLessThan(1_000)
+    await broker.close()
+  })
+
   it('keeps per-key order and the concurrency limit when handlers that return at once and handlers that wait mix', async () => {
     const broker = await createBroker(`memory://direct-${randomUUID().slice(0, 8)}`)
     const seen = new Map<string, number[]>()
