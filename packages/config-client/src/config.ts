@@ -5,6 +5,7 @@ import { Debouncer } from './debounce.js'
 import { GuardedEmitter } from './emitter.js'
 import { ConfigError, listenerFailure, messageOf } from './errors.js'
 import { type ConfigLogger, safeLog, silentLogger } from './logger.js'
+import { recordSourceError, recordUpdates, trackSlots, untrackSlots } from './metrics.js'
 import { createConfigOptionsSchema, parseOptions, renameCreateConfigOptions } from './options.js'
 import { PathWatchers } from './path-watchers.js'
 import type { ConfigPath, DeepReadonly, PathValue } from './paths.js'
@@ -131,7 +132,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
       if (revision !== undefined) this.#revision = revision
     }
     if (down.length === 0) this.#saveSnapshot()
-
+    trackSlots(this.#slots)
     for (const slot of this.#slots) {
       if (slot.live) await this.#startWatch(slot)
       else void this.#retry(slot)
@@ -155,6 +156,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     for (const slot of down) {
       const tree = treeFromSnapshot(slot, snapshot, this.#logger)
       slot.available = false
+      slot.staleSince = (tree !== undefined && Date.parse(snapshot?.savedAt ?? '')) || Date.now()
       if (tree !== undefined) slot.latest = tree
       else missing.push(slot)
     }
@@ -197,11 +199,9 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
       if (this.#closed) await unwatch?.()
       else slot.unwatch = unwatch ?? undefined
     } catch (error) {
+      const message = `config source ${slot.name}: watch() failed: ${messageOf(error)}`
       this.#report(
-        new ConfigError('CONFIG_SOURCE_FAILED', `config source ${slot.name}: watch() failed: ${messageOf(error)}`, {
-          source: slot.name,
-          cause: error,
-        }),
+        recordSourceError(slot, new ConfigError('CONFIG_SOURCE_FAILED', message, { source: slot.name, cause: error })),
       )
     }
   }
@@ -215,13 +215,8 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
     let attempts = 1 // the load at start
     while (!this.#closed) {
       if (attempts >= this.#opts.retry.maxAttempts) {
-        this.#report(
-          new ConfigError(
-            'CONFIG_UNAVAILABLE',
-            `config source ${slot.name}: still unavailable after ${attempts} attempts; no more retries (retry.maxAttempts)`,
-            { source: slot.name },
-          ),
-        )
+        const message = `config source ${slot.name}: still unavailable after ${attempts} attempts; no more retries (retry.maxAttempts)`
+        this.#report(recordSourceError(slot, new ConfigError('CONFIG_UNAVAILABLE', message, { source: slot.name })))
         return
       }
       await sleep(backoff.next(), this.#abort.signal)
@@ -253,13 +248,14 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
       schema: this.#opts.schema,
       logger: this.#logger,
       signal: this.#abort.signal,
-      reportError: (error) => this.#report(asConfigError(error, slot.name)),
+      reportError: (error) => this.#report(recordSourceError(slot, asConfigError(error, slot.name))),
       setAvailable: (available, reason) => {
         if (this.#closed || slot.available === available) return
         // A source down since start becomes available through #retry only, after its values are applied.
         if (available && !slot.live) return
         const wasStale = this.stale
         slot.available = available
+        slot.staleSince = available ? undefined : Date.now()
         if (!available)
           safeLog(
             this.#logger,
@@ -319,11 +315,13 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
         { sources: batch.sources, keys: batch.keys, revision: batch.revision, issues: error.details },
         'config update rejected: it does not satisfy the schema; the previous configuration stays in force',
       )
+      recordUpdates(this.#slots, batch.sources, 'rejected')
       this.emitSafely('invalid', error)
       return
     }
     if (batch.revision !== undefined) this.#revision = batch.revision
     markServed(this.#slots)
+    recordUpdates(this.#slots, batch.sources, 'applied')
     const prev = this.#current
     const changes = describeChanges(this.#schema, prev, result.data)
     if (changes.length > 0) {
@@ -442,6 +440,7 @@ class LiveConfig<T> extends GuardedEmitter<ConfigEvents<T>> implements Config<T>
   async #closeSources(): Promise<void> {
     this.#closed = true
     this.#abort.abort()
+    untrackSlots(this.#slots)
     await Promise.all(this.#slots.map((slot) => closeSource(slot, this.#logger)))
   }
 }

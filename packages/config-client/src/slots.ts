@@ -19,6 +19,8 @@ export interface Slot {
   latest: ConfigTree
   /** Whether the source is in touch (false: down at start, or reconnecting). */
   available: boolean
+  /** While not `available`: when (Date.now()) its values were last known current, for the staleness metric. */
+  staleSince?: number | undefined
   /** Whether `load` has succeeded at least once (false: serving the snapshot's tree or nothing). */
   live: boolean
   /** Whether the tree may go into the snapshot (not when it is a stand-in from allowDefaultsOnly). */

@@ -150,8 +150,9 @@ export function recordDuration(
   } else {
     attributes = { ...metricAttributesOf(operation, a), 'error.type': error instanceof Error ? error.name : 'error' }
   }
-  h.operation.record(seconds, attributes)
+  // The conventions keep processing time out of the client operation duration.
   if (operation === 'process') h.process.record(seconds, attributes)
+  else h.operation.record(seconds, attributes)
 }
 
 function metricAttributesOf(operation: 'send' | 'process', a: MessagingAttributes): Record<string, string> {

@@ -7,6 +7,7 @@ import { createChildren } from './engine/children.js'
 import { createCommits } from './engine/commits.js'
 import { createEngineContext } from './engine/context.js'
 import { createFlowGate } from './engine/flow.js'
+import { addCountSource } from './engine/instance-counts.js'
 import { createInstances } from './engine/instances.js'
 import { createLeases } from './engine/leases.js'
 import { createOutbox } from './engine/outbox.js'
@@ -49,6 +50,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const { load } = instances
 
   let recovered = { instances: 0, ms: 0 }
+  let stopCounting = () => {}
   const engine: Engine = {
     owner,
     events,
@@ -326,6 +328,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     close() {
       if (ctx.closing) return ctx.closing
       ctx.closing = (async () => {
+        stopCounting()
         leases.stop()
         schedules.stop()
         scheduler.stop()
@@ -359,6 +362,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   } catch (error) {
     throw storeUnavailable(store.kind, 'open', error)
   }
+  stopCounting = addCountSource({
+    store,
+    machines: [...machines.keys()],
+    onError: (error) => ctx.reportError(error, 'workflow: could not count instances for the instances gauge'),
+  })
   if (worker) {
     try {
       const started = performance.now()
@@ -368,6 +376,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       recovered = { instances: resumed, ms }
       await outbox.poll()
     } catch (error) {
+      stopCounting()
       await store.close().catch(() => undefined)
       throw storeUnavailable(store.kind, 'resuming instances', error)
     }

@@ -20,6 +20,7 @@ import { type Backoff, backoffSequence, durationSchema, sleep, withTimeout } fro
 import type { IRangeResponse, IWatchResponse, Watcher } from 'etcd3'
 import { messageOf, timedOut } from '../errors.js'
 import { type ConfigLogger, safeLog } from '../logger.js'
+import type { WatchRestartReason } from '../metrics.js'
 import type { Connection } from './client.js'
 
 export interface MirrorOptions {
@@ -33,6 +34,18 @@ export interface MirrorOptions {
   onChange(keys: string[], revision: number, reason: 'watch' | 'resync'): void
   /** The watch is (re)connected, or lost. */
   onStatus?(connected: boolean, error?: unknown): void
+  /** The copy is known equal to etcd as of now: a list, a watch response up to etcd's revision, a check in step. */
+  onCurrent?(): void
+  /** A watcher broke or was given up, and another one replaces it. */
+  onRestart?(reason: WatchRestartReason): void
+}
+
+const RESTART_REASONS: Record<Exclude<Outcome['kind'], 'closed'>, WatchRestartReason> = {
+  canceled: 'canceled',
+  disconnected: 'disconnected',
+  timeout: 'unreachable',
+  dead: 'unreachable',
+  silent: 'silent',
 }
 
 /** Reconnect delays of a watch: what the etcd source and discover() use unless told otherwise. */
@@ -102,6 +115,7 @@ export class PrefixMirror {
     for (const key of this.kvs.keys()) if (!next.has(key)) changed.add(key)
     this.kvs = next
     this.revision = Number(res.header.revision)
+    this.#hook(() => this.#opts.onCurrent?.())
     return [...changed]
   }
 
@@ -129,6 +143,8 @@ export class PrefixMirror {
       const wasConnected = this.#connected
       const outcome = await this.#watchOnce(() => backoff.reset())
       if (outcome.kind === 'closed' || this.#abort.signal.aborted) return
+      const reason = RESTART_REASONS[outcome.kind]
+      this.#hook(() => this.#opts.onRestart?.(reason))
       if (outcome.kind === 'canceled') {
         // etcd refused our start revision (compacted) or dropped the watch: the events in between
         // are gone, so compare a fresh list with the copy instead, then watch from its revision.
@@ -223,6 +239,7 @@ export class PrefixMirror {
         }
         onConnected()
         this.#setConnected(true)
+        if (Number(res.header.revision) === this.revision) this.#hook(() => this.#opts.onCurrent?.())
         const checkMs = this.#opts.checkMs ?? WATCH_CHECK_DEFAULT
         if (checkMs <= 0) return
         let suspicion: Suspicion | undefined
@@ -276,7 +293,10 @@ export class PrefixMirror {
     const newest = Number(res.kvs[0]?.mod_revision ?? 0)
     // In step: the watch got past the read, or nothing under the prefix changed after our revision
     // (a key written later would be newer; a key deleted later would leave fewer keys).
-    if (this.revision >= etcdRevision || (newest <= this.revision && Number(res.count) === this.kvs.size)) return {}
+    if (this.revision >= etcdRevision || (newest <= this.revision && Number(res.count) === this.kvs.size)) {
+      this.#hook(() => this.#opts.onCurrent?.())
+      return {}
+    }
     // Behind. Events may just be in flight, so only a watch that delivered nothing since the last
     // check, and still lacks what that check saw, counts as silent.
     if (previous && this.revision === previous.revision && this.revision < previous.needed)
@@ -307,7 +327,17 @@ export class PrefixMirror {
     // batches with the current revision), so only the events' own revisions count.
     if (res.events.length === 0 && !res.created) revision = Math.max(revision, Number(res.header.revision))
     this.revision = revision
+    if (revision >= Number(res.header.revision)) this.#hook(() => this.#opts.onCurrent?.())
     if (changed.size > 0) this.#emitChange([...changed], 'watch')
+  }
+
+  // Metric hooks run from timers and etcd3's stream handlers: nothing may escape them.
+  #hook(call: () => void): void {
+    try {
+      call()
+    } catch {
+      // A hook that throws changes nothing here.
+    }
   }
 
   // Called from etcd3's stream handlers, which rethrow asynchronously (crashing the process).

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { foldIntoRetry, renamed } from '../deprecated.js'
 import { ConfigError, messageOf } from '../errors.js'
 import { type ConfigLogger, safeLog, silentLogger } from '../logger.js'
+import { recordWatchRestart } from '../metrics.js'
 import { parseOptions } from '../options.js'
 import { keysOptionSchema, ringFromOption } from '../sealing/key-ring.js'
 import { SealedTrees } from '../sealing/sealed-trees.js'
@@ -88,9 +89,13 @@ export function etcd(options: EtcdSourceOptions): ConfigSource {
   let grayId: string | undefined
   let listener: ((keys: string[], revision: number) => void) | undefined
   let status: ((connected: boolean, error?: unknown) => void) | undefined
+  // When the copy of the prefix was last known equal to etcd: the staleness metric.
+  let currentAt: number | undefined
 
   const source: ConfigSource = {
     name,
+    kind: 'etcd',
+    currentAsOf: () => currentAt,
     get revision() {
       return mirror?.revision
     },
@@ -111,6 +116,10 @@ export function etcd(options: EtcdSourceOptions): ConfigSource {
         logger: context.logger,
         onChange: (keys, revision) => listener?.(keys, revision),
         onStatus: (connected, error) => status?.(connected, error),
+        onCurrent: () => {
+          currentAt = Date.now()
+        },
+        onRestart: recordWatchRestart,
       })
       if (opts.releases)
         follower ??= new ReleaseFollower({

@@ -36,6 +36,7 @@ export function env(options: EnvSourceOptions): ConfigSource {
 
   return {
     name,
+    kind: 'env',
     keyOf: (path) => {
       for (let i = path.length; i > 0; i--) {
         const origin = origins.get(path.slice(0, i).join('.'))

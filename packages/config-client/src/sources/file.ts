@@ -48,6 +48,18 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
   const format = opts.format ?? (extname(absolute).toLowerCase() === '.json' ? 'json' : 'yaml')
   const name = opts.name ?? `file:${path}`
   let lastText: string | undefined
+  // For the staleness metric: when the values served were last known to be the file's, and whether a
+  // working watch keeps them so (until a reload fails or the watch breaks).
+  let currentAt: number | undefined
+  let followed = false
+  const readGood = (watched: boolean) => {
+    currentAt = Date.now()
+    followed = watched
+  }
+  const lostTrack = () => {
+    if (followed) currentAt = Date.now()
+    followed = false
+  }
 
   async function read(): Promise<{ text: string; tree: ConfigTree } | undefined> {
     let text: string
@@ -66,7 +78,9 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
 
   return {
     name,
+    kind: 'file',
     keyOf: () => absolute,
+    currentAsOf: () => (followed ? Date.now() : currentAt),
     async load() {
       const result = await read()
       if (result === undefined) {
@@ -77,9 +91,11 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
             { source: name, keys: [absolute] },
           )
         lastText = ''
+        readGood(false)
         return {}
       }
       lastText = result.text
+      readGood(false)
       return result.tree
     },
     watch(onChange, context: SourceContext): Unwatch | undefined {
@@ -88,6 +104,7 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
       let timer: NodeJS.Timeout | undefined
       let closed = false
       let reading = Promise.resolve()
+      let watchWorks = false
 
       const reload = async () => {
         if (closed) return
@@ -95,6 +112,8 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
           const result = await read()
           if (closed) return
           if (result === undefined) {
+            if (lastText === '' || opts.optional) readGood(watchWorks)
+            else lostTrack()
             if (lastText === '') return
             if (opts.optional) {
               lastText = ''
@@ -110,11 +129,13 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
             }
             return
           }
+          readGood(watchWorks)
           if (result.text === lastText) return
           lastText = result.text
           onChange(result.tree, { keys: [absolute] })
         } catch (error) {
           // Keep lastText: the same broken content is reported once, a fix is picked up.
+          lostTrack()
           context.reportError(error)
         }
       }
@@ -131,7 +152,11 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
         watcher = fsWatch(dirname(absolute), { persistent: true }, (_event, changed) => {
           if (changed === null || changed === basename(absolute)) schedule()
         })
+        watchWorks = true
+        readGood(true)
         watcher.on('error', (error) => {
+          watchWorks = false
+          lostTrack()
           context.reportError(
             new ConfigError('CONFIG_SOURCE_FAILED', `watching ${absolute} failed: ${messageOf(error)}`, {
               source: name,
@@ -150,6 +175,8 @@ export function file(path: string, options: FileSourceOptions = {}): ConfigSourc
       schedule()
       return () => {
         closed = true
+        watchWorks = false
+        lostTrack()
         clearTimeout(timer)
         watcher?.close()
       }

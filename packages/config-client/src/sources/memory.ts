@@ -28,6 +28,7 @@ export function memory(initial: ConfigTree = {}, options: { name?: string } = {}
   }
   return {
     name: options.name ?? 'memory',
+    kind: 'memory',
     load: () => cloneTree(tree),
     watch(onChange) {
       listeners.add(onChange)

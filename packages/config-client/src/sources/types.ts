@@ -63,6 +63,11 @@ export interface SourceContext {
 export interface ConfigSource {
   /** Shown in events, errors and logs, and the source's entry in the snapshot; unique per config. */
   readonly name?: string
+  /**
+   * What kind of source this is, the `config.source` attribute of the metrics: `file`, `env`,
+   * `memory`, `etcd` for the built-in ones; default `custom`. A fixed word, never a path or an id.
+   */
+  readonly kind?: string
   load(context: SourceContext): ConfigTree | Promise<ConfigTree>
   watch?(
     onChange: (tree: ConfigTree, info?: SourceChangeInfo) => void,
@@ -87,6 +92,13 @@ export interface ConfigSource {
    * update rejected as invalid is not served): the etcd source reports it in its instance entry.
    */
   served?(release: ReleaseInfo): void
+  /**
+   * When (`Date.now()`) the values this source last delivered were last known to equal its
+   * backend's: the etcd source's last watch event or check, a watched file's now (while its watch
+   * works and it parses). Feeds the `backplane.config.staleness` metric; without it, a source counts
+   * as current while it is in touch (see `setAvailable`). Called at each metric collection: keep it cheap.
+   */
+  currentAsOf?(): number | undefined
   /** The source's revision after `load` (etcd's store revision), shown as `config.revision`. */
   readonly revision?: number | undefined
   /** Frees what the source holds (clients, file watchers); called by `config.close()`. */

@@ -37,6 +37,7 @@ export function bridgeMetrics(): Instruments {
       description: 'Duration of HTTP server requests.',
     }),
     webhookCalls: meter.createCounter('backplane.bridge.webhook.calls', {
+      unit: '{call}',
       description: 'Webhook calls made by the bridge, by outcome.',
     }),
     webhookDuration: meter.createHistogram('backplane.bridge.webhook.duration', {
@@ -44,15 +45,19 @@ export function bridgeMetrics(): Instruments {
       description: 'Duration of webhook calls.',
     }),
     sseStreams: meter.createUpDownCounter('backplane.bridge.sse.streams', {
+      unit: '{stream}',
       description: 'Open Server-Sent Events streams.',
     }),
     routed: meter.createCounter('backplane.bridge.route.messages', {
+      unit: '{message}',
       description: 'Messages read by routes, by outcome.',
     }),
     breakers: meter.createUpDownCounter('backplane.bridge.webhook.breakers', {
+      unit: '{breaker}',
       description: 'Webhook breakers that are not closed, by state.',
     }),
     probes: meter.createCounter('backplane.bridge.webhook.probes', {
+      unit: '{probe}',
       description: 'Probe calls of half-open webhook breakers, by outcome.',
     }),
   }

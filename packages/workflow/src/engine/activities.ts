@@ -17,6 +17,7 @@ import type { Commits } from './commits.js'
 import { type EngineContext, MAX_TIMEOUT } from './context.js'
 import type { FlowGate, Ticket } from './flow.js'
 import type { Instances } from './instances.js'
+import { measureStart, recordActivityAttempt } from './metrics.js'
 import type { Scheduled } from './scheduler.js'
 
 const TRACER = '@backplane/workflow'
@@ -146,8 +147,10 @@ export function createActivityRunner(
     let timeoutHandle: unknown
     let span: Span | undefined
     let spanContext = context.active()
+    let attemptStarted = -1
     try {
       if (ctx.closing) return
+      attemptStarted = measureStart()
       // A child of the transition that committed the call (the active context: see the scheduler's dispatch); the
       // transition its outcome causes continues from it.
       span = trace.getTracer(TRACER).startSpan(`activity ${task.activity}`, {
@@ -209,6 +212,7 @@ export function createActivityRunner(
       await gate.leave(ticket, 'none')
       return
     }
+    recordActivityAttempt(attemptStarted, record.machine, task.activity, outcome)
     await gate.leave(ticket, outcome.ok ? 'success' : retryable(outcome.error, retry) ? 'failure' : 'answered')
     await context.with(spanContext, () => commitOutcome(instanceId, taskId, task.attempt, task.key, retry, outcome))
   }

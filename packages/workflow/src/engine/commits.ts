@@ -11,6 +11,7 @@ import { nextDue } from '../store.js'
 import { failInstance, type Step, type StepResult } from '../transition.js'
 import type { EngineContext } from './context.js'
 import type { Instances } from './instances.js'
+import { measureStart, recordCommit, recordTransition } from './metrics.js'
 import { activeCarrier, traceNewWork, traceOutbox } from './trace-context.js'
 
 /**
@@ -62,9 +63,13 @@ export function createCommits(ctx: EngineContext, instances: Instances, hooks: A
   }
 
   const storeCommit = async (commit: Commit): Promise<CommitResult> => {
+    const started = measureStart()
     try {
-      return await store.commit(commit)
+      const result = await store.commit(commit)
+      recordCommit(started, result.status)
+      return result
     } catch (error) {
+      recordCommit(started, 'error')
       throw storeUnavailable(store.kind, 'commit', error, commit.instance.id)
     }
   }
@@ -96,6 +101,7 @@ export function createCommits(ctx: EngineContext, instances: Instances, hooks: A
         }
         const result = await storeCommit(commit)
         if (result.status === 'committed') {
+          recordTransition(instance, traced.history)
           remember(instance)
           if (commit.owner === owner) owned.add(id)
           else if (commit.owner === null) owned.delete(id)

@@ -7,6 +7,7 @@ import type { InstanceRecord } from '../store.js'
 import type { EngineContext } from './context.js'
 import type { FlowGate } from './flow.js'
 import type { Instances } from './instances.js'
+import { workflowMetrics } from './metrics.js'
 import type { Outbox } from './outbox.js'
 import type { Scheduler } from './scheduler.js'
 
@@ -87,6 +88,8 @@ export function createLeases(
   const pollLoop = () => {
     pollTimer = setTimeout(async () => {
       if (ctx.closing) return
+      // Makes the instruments again if a meter provider was registered since: an idle engine's gauge shows too.
+      workflowMetrics()
       try {
         await claimAll(false)
         await outbox.poll()

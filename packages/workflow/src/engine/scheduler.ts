@@ -10,6 +10,7 @@ import type { InstanceRecord } from '../store.js'
 import { transition } from '../transition.js'
 import type { Commits } from './commits.js'
 import { type EngineContext, MAX_TIMEOUT } from './context.js'
+import { recordTimerLag } from './metrics.js'
 import { contextOf, type TraceCarrier } from './trace-context.js'
 
 /** A timer or an activity attempt waiting for its time. */
@@ -132,7 +133,11 @@ export function createScheduler(
         if (!record || !owned.has(item.instanceId)) return { result: undefined }
         const machine = ctx.machineFor(record)
         const result = transition(machine, record, { kind: 'timer', timerId: item.itemId }, clock.now())
-        return decideBackground(record, result, { type: 'after', timer: item.itemId })
+        const decision = decideBackground(record, result, { type: 'after', timer: item.itemId })
+        // The deadline as stored: `item.at` is moved on when a failed fire is tried again.
+        const deadline = record.timers.find((t) => t.id === item.itemId)?.deadline
+        if (!('commit' in decision) || deadline === undefined) return decision
+        return { ...decision, done: () => recordTimerLag(record.machine, deadline, clock) }
       })
     } catch (error) {
       if (WorkflowError.is(error, 'WORKFLOW_UNKNOWN_VERSION') || WorkflowError.is(error, 'WORKFLOW_UNKNOWN_MACHINE')) {
