@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Backplane test servers: etcd, NATS (JetStream), Kafka (librdkafka mock), PostgreSQL.
+# Backplane test servers: etcd, NATS (JetStream), Kafka (librdkafka mock), PostgreSQL, Prometheus.
 #
-# Usage: scripts/services.sh COMMAND [--fresh] [NAME...]     NAME: etcd nats kafka postgres (default: all)
+# Usage: scripts/services.sh COMMAND [--fresh] [NAME...]     NAME: etcd nats kafka postgres prometheus (default: all)
 #   up [--fresh] [NAME...]  install missing packages (apt), start what is not running, wait until ready
 #   down [NAME...]          stop (TERM, then KILL after 10 s; postgres: pg_ctl stop -m fast), wipe data
 #   restart [NAME...]       graceful stop + start, data dir and port kept (kafka: see below)
@@ -16,6 +16,8 @@
 #   NATS_URL=nats://127.0.0.1:42220         (JetStream on, monitor http://127.0.0.1:48222)
 #   KAFKA_BROKERS=127.0.0.1:PORT            (random port: see below)
 #   DATABASE_URL=postgres://postgres@127.0.0.1:54329/backplane  (trust auth, no unix socket)
+#   PROMETHEUS_URL=http://127.0.0.1:49090   (scrapes every 1 s the targets listed in
+#   PROMETHEUS_TARGETS_DIR=$DIR/prometheus/targets: *.json file_sd files an app writes, re-read live)
 #
 # State: ${BACKPLANE_SERVICES_DIR:-$TMPDIR/backplane-services} (outside the repo: the postgres user must reach it)/{pids/NAME.pid,logs/NAME.log,data/NAME/,env}
 #
@@ -37,19 +39,25 @@
 # `kill` waits until the process is fully gone: PID 1 on these machines reaps orphans only every
 # ~1.3 s, and postgres refuses to start while the PID in its stale postmaster.pid still exists.
 #
+# Prometheus: Debian's package (2.42 on bookworm), run as this user with its own config
+# ($DIR/prometheus/prometheus.yml, written at each start) and storage in the data dir. Apps whose
+# ports are dynamic register themselves by writing a file_sd file into the targets dir, e.g.
+# [{"targets":["127.0.0.1:9464"],"labels":{"service":"orders"}}]. --web.enable-lifecycle is on.
+#
 # Other env: BACKPLANE_SERVICES_TIMEOUT (readiness timeout in seconds, default 30).
 set -euo pipefail
 
 DIR=${BACKPLANE_SERVICES_DIR:-${TMPDIR:-/tmp}/backplane-services}
 TIMEOUT=${BACKPLANE_SERVICES_TIMEOUT:-30}
 KAFKA_MOCK_BROKERS=${KAFKA_MOCK_BROKERS:-1}
-ALL=(etcd nats kafka postgres)
+ALL=(etcd nats kafka postgres prometheus)
 
 # Ports can be moved (with another BACKPLANE_SERVICES_DIR) to run a second, private set: fault
 # tests kill and restart their own servers so that tests sharing the default ones are not disturbed.
 ETCD_PORT=${BACKPLANE_ETCD_PORT:-23790} ETCD_PEER_PORT=${BACKPLANE_ETCD_PEER_PORT:-23800}
 NATS_PORT=${BACKPLANE_NATS_PORT:-42220} NATS_MON_PORT=${BACKPLANE_NATS_MON_PORT:-48222}
 PG_PORT=${BACKPLANE_PG_PORT:-54329}
+PROM_PORT=${BACKPLANE_PROMETHEUS_PORT:-49090}
 
 die() { echo "services.sh: $*" >&2; exit 1; }
 # Time in integer microseconds (EPOCHREALTIME uses the locale's decimal separator).
@@ -60,7 +68,7 @@ elapsed() { local d=$(($(now) - $1)); printf '%d.%d' $((d / 1000000)) $((d % 100
 pidfile() { echo "$DIR/pids/$1.pid"; }
 logfile() { echo "$DIR/logs/$1.log"; }
 datadir() { echo "$DIR/data/$1"; }
-comm_of() { case $1 in etcd) echo etcd ;; nats) echo nats-server ;; kafka) echo kcat ;; postgres) echo postgres ;; esac; }
+comm_of() { case $1 in etcd) echo etcd ;; nats) echo nats-server ;; kafka) echo kcat ;; postgres) echo postgres ;; prometheus) echo prometheus ;; esac; }
 
 # Alive = exists, is not a zombie, and is still the program we started (guards against PID reuse).
 pid_alive() { # NAME PID
@@ -100,6 +108,7 @@ url_of() {
 	nats) echo "nats://127.0.0.1:$NATS_PORT" ;;
 	kafka) cat "$DIR/pids/kafka.addr" 2>/dev/null || true ;;
 	postgres) echo "postgres://postgres@127.0.0.1:$PG_PORT/backplane" ;;
+	prometheus) echo "http://127.0.0.1:$PROM_PORT" ;;
 	esac
 }
 env_line() {
@@ -108,6 +117,7 @@ env_line() {
 	nats) echo "NATS_URL=$(url_of nats)" ;;
 	kafka) echo "KAFKA_BROKERS=$(url_of kafka)" ;;
 	postgres) echo "DATABASE_URL=$(url_of postgres)" ;;
+	prometheus) printf 'PROMETHEUS_URL=%s\nPROMETHEUS_TARGETS_DIR=%s\n' "$(url_of prometheus)" "$DIR/prometheus/targets" ;;
 	esac
 }
 write_env() {
@@ -137,6 +147,7 @@ ensure_installed() { # NAME...
 		nats) command -v nats-server >/dev/null || pkgs+=(nats-server) ;;
 		kafka) command -v kcat >/dev/null || pkgs+=(kcat) ;;
 		postgres) pg_bindir >/dev/null || pkgs+=(postgresql) ;;
+		prometheus) command -v prometheus >/dev/null || pkgs+=(prometheus) ;;
 		chromium) command -v chromium >/dev/null || pkgs+=(chromium) ;;
 		esac
 	done
@@ -173,9 +184,9 @@ start_server() { # NAME; starts without waiting (except postgres, whose pg_ctl -
 	[[ -f $log ]] && mv -f "$log" "$log.prev"
 	: >"$log"
 	case $name in
-	etcd | nats | postgres)
+	etcd | nats | postgres | prometheus)
 		local p
-		p=$(case $name in etcd) echo "$ETCD_PORT" ;; nats) echo "$NATS_PORT" ;; postgres) echo "$PG_PORT" ;; esac)
+		p=$(case $name in etcd) echo "$ETCD_PORT" ;; nats) echo "$NATS_PORT" ;; postgres) echo "$PG_PORT" ;; prometheus) echo "$PROM_PORT" ;; esac)
 		if port_open "$p"; then
 			echo "port $p is already in use by a process not started from $DIR" >>"$log"
 			return 1
@@ -200,6 +211,19 @@ start_server() { # NAME; starts without waiting (except postgres, whose pg_ctl -
 		rm -f "$DIR/pids/kafka.addr"
 		# -C never reads stdin, so </dev/null is fine: kcat keeps consuming until signalled.
 		launch kafka kcat -q -b 127.0.0.1:1 -X "test.mock.num.brokers=$KAFKA_MOCK_BROKERS" -C -t __keepalive
+		;;
+	prometheus)
+		local conf=$DIR/prometheus
+		mkdir -p "$d" "$conf/targets"
+		# scrape_timeout must not exceed the interval (its default is 10 s).
+		cat >"$conf/prometheus.yml" <<-EOF
+			global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }
+			scrape_configs:
+			  - job_name: backplane
+			    file_sd_configs: [{ files: ["$conf/targets/*.json"], refresh_interval: 1s }]
+		EOF
+		launch prometheus prometheus --config.file "$conf/prometheus.yml" --storage.tsdb.path "$d" \
+			--web.listen-address "127.0.0.1:$PROM_PORT" --web.enable-lifecycle --log.level warn
 		;;
 	postgres)
 		local bin old
@@ -250,6 +274,7 @@ is_ready() { # NAME
 	postgres)
 		as_pg "$(pg_bindir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1
 		;;
+	prometheus) curl -sf -m 2 "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null ;;
 	esac
 }
 
@@ -318,6 +343,8 @@ stop_server() { # NAME keep|wipe
 	rm -f "$(pidfile "$name")"
 	[[ $name != kafka ]] || rm -f "$DIR/pids/kafka.addr"
 	[[ $mode != wipe ]] || rm -rf "$(datadir "$name")"
+	# Targets registered with a wiped Prometheus belong to runs that are over.
+	[[ $mode != wipe || $name != prometheus ]] || rm -rf "$DIR/prometheus"
 }
 
 kill_server() { # NAME: SIGKILL, keep data, wait until the process is fully gone
@@ -337,14 +364,14 @@ kill_server() { # NAME: SIGKILL, keep data, wait until the process is fully gone
 
 # ---------------------------------------------------------------- main
 cmd=${1:-}
-[[ -n $cmd ]] || die "usage: $0 up|down|restart|kill|status|env|install [--fresh] [etcd|nats|kafka|postgres|chromium ...]"
+[[ -n $cmd ]] || die "usage: $0 up|down|restart|kill|status|env|install [--fresh] [etcd|nats|kafka|postgres|prometheus|chromium ...]"
 shift
 fresh=0
 names=()
 for a in "$@"; do
 	case $a in
 	--fresh) fresh=1 ;;
-	etcd | nats | kafka | postgres) names+=("$a") ;;
+	etcd | nats | kafka | postgres | prometheus) names+=("$a") ;;
 	chromium)
 		[[ $cmd == install ]] || die "chromium is not a server: only install takes it"
 		names+=("$a")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README: builds the packages, starts the real servers the integration
-# tests use (scripts/services.sh; and installs Chromium for the browser tests), runs every vitest
+# tests use (scripts/services.sh: etcd, NATS, Kafka, PostgreSQL and the Prometheus the order-flow
+# example's metrics test queries; and installs Chromium for the browser tests), runs every vitest
 # project, and stops the servers again.
 # Extra arguments go to vitest (e.g. `npm test -- packages/logging`).
 set -euo pipefail

@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/main.ts', 'src/demo.ts', 'src/index.ts'],
+  entry: ['src/main.ts', 'src/demo.ts', 'src/index.ts', 'src/telemetry-preload.ts'],
   format: ['esm'],
   clean: true,
   sourcemap: true,

@@ -1,12 +1,15 @@
 // Runs the flow's services as separate processes (distributed mode): each `order-flow <service>`,
 // plus the standalone `backplane-bridge`. Used by `npm run demo -- --distributed`, the distributed
 // tests and the flow benchmark. Each process can be killed (SIGKILL for crash tests) and restarted.
+// Each process runs its own OpenTelemetry SDK (src/telemetry.ts) serving `/metrics` on a port
+// chosen here, so that a restarted process answers Prometheus at the same address.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { pathToFileURL } from 'node:url'
 import { EXAMPLE_ROOT } from './lib/paths.js'
 import { type Runtime, runtimeToEnv } from './runtime.js'
 import { BRIDGE_CONFIG, bridgeEnv } from './services/bridge.js'
@@ -32,6 +35,8 @@ export interface Cluster {
     readonly bridge: string
   }
   readonly processes: ReadonlyMap<ProcessName, ServiceProcess>
+  /** Each process's Prometheus endpoint (`http://127.0.0.1:port/metrics`). */
+  readonly metrics: ReadonlyMap<ProcessName, string>
   /** SIGTERM to every process (they finish what they are doing), then waits for them. */
   stop(): Promise<void>
 }
@@ -79,7 +84,16 @@ export async function startCluster(
     bridge: url(ports.bridge),
   }
   const env = { ...process.env, ...runtimeToEnv(runtime), ORDER_FLOW_WEBHOOK_SECRET: webhookSecret }
+  const names = [...SERVICE_NAMES, 'bridge'] as ProcessName[]
+  const metricsPorts = new Map<ProcessName, number>()
+  for (const name of names) metricsPorts.set(name, await freePort())
+  const telemetryEnv = (name: ProcessName) => ({
+    OTEL_SERVICE_NAME: name,
+    OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+    OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPorts.get(name)),
+  })
   const mainJs = join(EXAMPLE_ROOT, 'dist', 'main.js')
+  const preloadJs = pathToFileURL(join(EXAMPLE_ROOT, 'dist', 'telemetry-preload.js')).href
   const bridgeJs = join(dirname(require.resolve('@backplane/messaging/package.json')), 'dist', 'bridge-cli.js')
 
   const launch = (name: ProcessName): ServiceProcess => {
@@ -89,10 +103,17 @@ export async function startCluster(
       mkdirSync(logDir, { recursive: true })
       // stderr of a service is for crashes only (its logs go to its files); the bridge logs there.
       const stderr = createWriteStream(join(logDir, name === 'bridge' ? 'bridge.log' : 'stderr.log'), { flags: 'a' })
+      // The bridge is the messaging package's own program: the SDK comes in with --import.
       const args =
-        name === 'bridge' ? [bridgeJs, '--config', BRIDGE_CONFIG, '--port', String(ports.bridge)] : [mainJs, name]
+        name === 'bridge'
+          ? ['--import', preloadJs, bridgeJs, '--config', BRIDGE_CONFIG, '--port', String(ports.bridge)]
+          : [mainJs, name]
       child = spawn(process.execPath, args, {
-        env: name === 'bridge' ? { ...env, ...bridgeEnv(runtime, urls.notification, webhookSecret) } : env,
+        env: {
+          ...env,
+          ...(name === 'bridge' ? bridgeEnv(runtime, urls.notification, webhookSecret) : {}),
+          ...telemetryEnv(name),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       child.stderr?.pipe(stderr)
@@ -139,7 +160,7 @@ export async function startCluster(
 
   const started: Promise<ServiceProcess>[] = []
   const processes = new Map<ProcessName, ServiceProcess>()
-  for (const name of [...SERVICE_NAMES, 'bridge'] as ProcessName[]) processes.set(name, launch(name))
+  for (const name of names) processes.set(name, launch(name))
   const stop = async () => {
     await Promise.all([...processes.values()].map((p) => p.stop('SIGTERM')))
   }
@@ -149,5 +170,6 @@ export async function startCluster(
     await stop()
     throw (failed as PromiseRejectedResult).reason
   }
-  return { runtime, urls, processes, stop }
+  const metrics = new Map(names.map((name) => [name, `http://127.0.0.1:${metricsPorts.get(name)}/metrics`]))
+  return { runtime, urls, processes, metrics, stop }
 }

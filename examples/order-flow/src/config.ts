@@ -49,5 +49,8 @@ export async function loadConfig(runtime: Runtime, service: string): Promise<Con
     schema: OrderFlowConfig,
     sources,
     snapshot: `${runtime.dataDir}/${service}.config-snapshot.json`,
+    // Seven processes start at once (each loading its OpenTelemetry SDK): on a busy two-core
+    // machine etcd's first answer took over the default 5 s, and a first start has no snapshot.
+    startTimeout: 15_000,
   })
 }

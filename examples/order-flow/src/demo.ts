@@ -11,8 +11,10 @@ import type { ProcessName } from './cluster.js'
 import { type BrokerKind, type FlowEnvironment, startFlow } from './flow.js'
 import { EXAMPLE_ROOT } from './lib/paths.js'
 import { type OrderRun, percentile, startOrderStream } from './load.js'
+import { metricsSummary } from './metrics-summary.js'
 import { serviceLogDirs, workflowStoreUrl } from './runtime.js'
 import { SERVICE_NAMES } from './services/index.js'
+import { startTelemetry, type Telemetry, telemetryOptionsFromEnv } from './telemetry.js'
 import { verifyFlowSettled } from './verify.js'
 
 const USAGE = `usage: npm run demo -- [--distributed [--broker nats|kafka] [--kill SERVICE]] [--orders N] [--rate N] [--dir DIR]
@@ -91,8 +93,12 @@ async function main(): Promise<number> {
     console.error(USAGE)
     return 2
   }
-  installTraceContext()
   const mode = values.distributed ? 'distributed' : 'embedded'
+  // Embedded mode: this process is every service, so it runs the one SDK (one /metrics). In
+  // distributed mode each service process runs its own; this one only places orders.
+  const telemetry: Telemetry | undefined =
+    mode === 'embedded' ? await startTelemetry(telemetryOptionsFromEnv(process.env, 'order-flow')) : undefined
+  installTraceContext()
   const broker = values.broker as BrokerKind
   console.log(
     bold(
@@ -116,6 +122,7 @@ async function main(): Promise<number> {
       `  started in ${seconds(Date.now() - startedAt)}: order API ${flow.urls.orders}, analytics ${flow.urls.analytics}, bridge ${flow.urls.bridge}`,
     )
     console.log(`  workflow inspector ${flow.urls.orders}/workflows/ (the orders, live, while the demo runs)`)
+    if (telemetry) console.log(`  metrics ${telemetry.metricsUrl} (Prometheus text format)`)
     console.log(
       `\nPlacing ${count} orders at ${rate}/s (one in four wants the ${catalog.find((p) => p.stock)?.name}, of which there are few)\n`,
     )
@@ -220,6 +227,8 @@ async function main(): Promise<number> {
         console.log(
           `  checks        ${report.problems.length} FAILED:\n    ${report.problems.slice(0, 10).join('\n    ')}`,
         )
+      if (mode === 'distributed')
+        for (const line of await metricsSummary(flow, (Date.now() - placingStarted) / 1000)) console.log(line)
 
       const example = orders.find((o) => o.state === 'delivered') ?? orders[0]
       if (example?.traceId) {
@@ -246,6 +255,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await flow.close()
+    await telemetry?.shutdown()
   }
 }
 

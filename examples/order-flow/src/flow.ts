@@ -9,6 +9,7 @@ import { type Cluster, startCluster } from './cluster.js'
 import { type Embedded, startEmbedded } from './embedded.js'
 import { clearEtcdConfig, createDatabase, ensureServers, putEtcdConfig, type Servers } from './infra.js'
 import { CONFIG_DIR } from './lib/paths.js'
+import { type PrometheusTargets, registerTargets } from './prometheus.js'
 import type { Runtime } from './runtime.js'
 
 export type BrokerKind = 'nats' | 'kafka'
@@ -44,6 +45,8 @@ export interface FlowEnvironment {
   }
   /** Distributed mode: the service processes (to kill and restart them). */
   readonly cluster?: Cluster | undefined
+  /** Distributed mode with Prometheus running: the processes it scrapes, labelled with this run. */
+  readonly prometheus?: PrometheusTargets | undefined
   /** Changes a configuration value where this mode keeps it (the YAML file, or etcd); returns where. */
   setConfig(path: string, value: unknown): Promise<string>
   /** Stops every service; the data and logs stay in `dir`. */
@@ -114,15 +117,29 @@ export async function startFlow(options: FlowOptions): Promise<FlowEnvironment> 
     etcdEndpoints: servers.etcdEndpoints,
     etcdPrefix,
   })
+  const prometheus =
+    servers.prometheusUrl && servers.prometheusTargetsDir
+      ? registerTargets(
+          servers.prometheusUrl,
+          servers.prometheusTargetsDir,
+          `${database}-${Date.now().toString(36)}`,
+          cluster.metrics,
+        )
+      : undefined
   return {
     mode: 'distributed',
     runtime: cluster.runtime,
     urls: cluster.urls,
     cluster,
+    prometheus,
     setConfig: async (path, value) => {
       await putEtcdConfig(servers.etcdEndpoints, etcdPrefix, path, value)
       return `etcd ${etcdPrefix}${path.replaceAll('.', '/')}`
     },
-    close: () => cluster.stop(),
+    close: async () => {
+      // Unlisted first: Prometheus marks the series stale instead of recording failed scrapes.
+      prometheus?.remove()
+      await cluster.stop()
+    },
   }
 }

@@ -1,6 +1,7 @@
 // Distributed mode's servers: PostgreSQL, etcd and the broker come from scripts/services.sh at the
 // repository root (started here when they are not running), or from the environment when the
 // example runs elsewhere: ORDER_FLOW_DATABASE_URL, ETCD_ENDPOINTS and ORDER_FLOW_BROKER_URL.
+// Prometheus is optional: when services.sh runs it (`up prometheus`), the flow registers its targets.
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -15,9 +16,13 @@ export interface Servers {
   readonly etcdEndpoints: string
   readonly natsUrl?: string | undefined
   readonly kafkaBrokers?: string | undefined
+  /** Prometheus's HTTP API, when it runs (PROMETHEUS_URL). */
+  readonly prometheusUrl?: string | undefined
+  /** Where file_sd target files go (PROMETHEUS_TARGETS_DIR). */
+  readonly prometheusTargetsDir?: string | undefined
 }
 
-export type ServerName = 'etcd' | 'postgres' | 'nats' | 'kafka'
+export type ServerName = 'etcd' | 'postgres' | 'nats' | 'kafka' | 'prometheus'
 
 const SERVICES_SCRIPT = join(EXAMPLE_ROOT, '..', '..', 'scripts', 'services.sh')
 
@@ -55,6 +60,8 @@ export function ensureServers(names: readonly ServerName[], env = process.env): 
     etcdEndpoints: need('ETCD_ENDPOINTS'),
     natsUrl: names.includes('nats') ? need('NATS_URL') : undefined,
     kafkaBrokers: names.includes('kafka') ? need('KAFKA_BROKERS') : undefined,
+    prometheusUrl: names.includes('prometheus') ? need('PROMETHEUS_URL') : vars.PROMETHEUS_URL,
+    prometheusTargetsDir: names.includes('prometheus') ? need('PROMETHEUS_TARGETS_DIR') : vars.PROMETHEUS_TARGETS_DIR,
   }
 }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // `order-flow <service>`: runs one service of the flow in this process (distributed mode), with
-// its infrastructure taken from the environment (see runtimeFromEnv). Prints one JSON line
-// `{"ready":"<service>","url":…}` on stdout once it serves; SIGTERM or SIGINT stops it cleanly.
+// its infrastructure taken from the environment (see runtimeFromEnv) and its OpenTelemetry SDK
+// configured by the standard OTEL_* variables (see telemetryOptionsFromEnv). Prints one JSON line
+// `{"ready":"<service>","url":…,"metrics":…}` on stdout once it serves; SIGTERM or SIGINT stops it
+// cleanly.
 import { parseArgs } from 'node:util'
-import { installTraceContext } from '@backplane/logging/trace-context'
 import { runtimeFromEnv } from './runtime.js'
 import { SERVICE_NAMES, SERVICES, type ServiceName } from './services/index.js'
+import { startTelemetry, telemetryOptionsFromEnv } from './telemetry.js'
 
 const usage = `usage: order-flow <${SERVICE_NAMES.join('|')}>`
 
@@ -23,17 +25,21 @@ async function main(): Promise<number> {
     console.error(usage)
     return 2
   }
-  installTraceContext()
+  // First: the SDK's context manager and W3C propagator carry the trace ids the logs correlate on.
+  const telemetry = await startTelemetry(telemetryOptionsFromEnv(process.env, name))
   const runtime = runtimeFromEnv()
   const service = await SERVICES[name as ServiceName](runtime, {
     webhookSecret: process.env.ORDER_FLOW_WEBHOOK_SECRET ?? 'order-flow-demo-secret',
   })
-  console.log(JSON.stringify({ ready: name, url: service.url ?? null, pid: process.pid }))
+  console.log(
+    JSON.stringify({ ready: name, url: service.url ?? null, metrics: telemetry.metricsUrl, pid: process.pid }),
+  )
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve)
     process.once('SIGINT', resolve)
   })
   await service.close()
+  await telemetry.shutdown()
   return 0
 }
 
