@@ -53,4 +53,14 @@ describe('servers started by scripts/services.sh', () => {
     const answer = await firstBytes(process.env.DATABASE_URL ?? '', Buffer.from([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]))
     expect(answer.toString()).toBe('N')
   })
+
+  it('Prometheus is ready and reads the targets directory apps write to', async () => {
+    expect(process.env.PROMETHEUS_URL).toBe(`http://127.0.0.1:${process.env.BACKPLANE_PROMETHEUS_PORT ?? 49090}`)
+    const ready = await fetch(`${process.env.PROMETHEUS_URL}/-/ready`)
+    expect(ready.status).toBe(200)
+    const config = (await (await fetch(`${process.env.PROMETHEUS_URL}/api/v1/status/config`)).json()) as {
+      data: { yaml: string }
+    }
+    expect(config.data.yaml).toContain(`${process.env.PROMETHEUS_TARGETS_DIR}/*.json`)
+  })
 })
