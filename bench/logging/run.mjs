@@ -27,6 +27,12 @@ const WORKER_TIMEOUT_MS = 120_000
 const VARIANTS = [
   { id: 'a', label: '(a) pino → `pino.destination({ sync: false })` (anchor)' },
   { id: 'b', label: '(b) @backplane/logging, gzip rolling, correlation on, in an active span' },
+  {
+    id: 'b3',
+    label:
+      '(b3) (b) + `openTelemetryLogs` into an SDK LoggerProvider (BatchLogRecordProcessor, exporter that discards)',
+  },
+  { id: 'b4', label: '(b4) (b) + `openTelemetryLogs`, no LoggerProvider registered' },
   { id: 'b0', label: '(b0) @backplane/logging, correlation off, in the same span' },
   {
     id: 'b2',
@@ -37,7 +43,7 @@ const VARIANTS = [
   { id: 'd', label: "(d) winston json → winston-daily-rotate-file (maxSize '10m', gzip)" },
 ]
 // Lines of these variants must carry the worker's trace id; the others must not carry one.
-const TRACED = new Set(['b', 'b1', 'b2'])
+const TRACED = new Set(['b', 'b1', 'b2', 'b3', 'b4'])
 
 function ensureBuilt() {
   buildIfNeeded('logging', ['index.js', 'trace-context.js'])
@@ -152,6 +158,7 @@ async function main() {
           cpuUsPerLine: (result.cpuMs * 1000) / LINES,
           gzip: result.gzip,
           closeMs: result.closeMs,
+          otelExported: result.otelExported,
           count,
           events: ev,
           problem: problems.join('; '),
@@ -183,6 +190,7 @@ async function main() {
       rss: median(ok.map((r) => r.rssMB)),
       closeMs: median(ok.map((r) => r.closeMs)),
       cpuUsPerLine: median(ok.map((r) => r.cpuUsPerLine)),
+      otelExported: median(ok.filter((r) => r.otelExported !== undefined).map((r) => r.otelExported)),
       gzipRotated: median(ok.filter((r) => r.gzip).map((r) => r.gzip.rotated)),
       gzipBacklog: median(ok.filter((r) => r.gzip).map((r) => r.gzip.backlogAtFlush)),
       medianToClosed: median(ok.map((r) => LINES / (LINES / r.linesPerSec + r.closeMs / 1000))),
@@ -240,6 +248,14 @@ async function main() {
     `- correlation overhead in an active span ≤ 10%: ${met(overhead <= 0.1 && bOk)}: ${fmtPct(overhead)} fewer lines/s for (b) than (b0) ((b)/(b0) ${perRoundText(pr3)}${sure(pr3, 0.9)}); CPU per line ${fmtPct(b.cpuUsPerLine / stats.b0.cpuUsPerLine - 1)} more; for comparison the naive mixin (b1) costs ${fmtPct(naive)} (CPU per line ${fmtPct(stats.b1.cpuUsPerLine / stats.b0.cpuUsPerLine - 1)} more) ((b1)/(b0) ${perRoundText(paired('b1', 'b0'))})`,
     `- of that, the lookup and splicing of the ids (b against (b2), which writes the same bytes with no lookup): ${fmtPct(codeOnly)} ((b)/(b2) ${perRoundText(paired('b', 'b2'))}); the rest is the cost of writing and compressing ~90 more bytes per line`,
   ]
+  // The hand-off's budget: no more than correlation costs, on top of (b).
+  const handOff = 1 - stats.b3.median / b.median
+  const unused = 1 - stats.b4.median / b.median
+  const pr4 = paired('b3', 'b')
+  targets.push(
+    `- OpenTelemetry Logs hand-off into an SDK (b3) costs the file path no more than correlation does (${fmtPct(overhead)}): ${met(handOff <= Math.max(overhead, 0) && bOk)}: ${fmtPct(handOff)} fewer lines/s for (b3) than (b) ((b3)/(b) ${perRoundText(pr4)}${sure(pr4, 1 - Math.max(overhead, 0))}); CPU per line ${fmtPct(stats.b3.cpuUsPerLine / b.cpuUsPerLine - 1)} more; the SDK exported ${fmtInt(stats.b3.otelExported)} of ${fmtInt(LINES)} records (median)${stats.b3.otelExported < LINES ? ', its batch processor dropping the rest when its queue (2,048) was full' : ''}`,
+    `- the option on with no LoggerProvider registered (b4) costs ~nothing: ${fmtPct(unused)} fewer lines/s than (b) ((b4)/(b) ${perRoundText(paired('b4', 'b'))})`,
+  )
   if (!bOk)
     targets.push(
       '- (b) did not write every line exactly once with its trace_id in every run: targets involving it count as not met',

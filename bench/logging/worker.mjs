@@ -58,13 +58,40 @@ async function pinoVariant(makeDestination) {
   return { elapsedMs, cpuMs, closeMs: performance.now() - closeStart }
 }
 
-async function backplaneVariant({ correlation, inSpan, naiveMixin, staticFields }) {
+/**
+ * An app's OpenTelemetry logs pipeline whose exporter discards: what the hand-off and the SDK
+ * cost on the logging thread, without a collector's network in the figures. Counts what the SDK
+ * exported (the rest its batch processor dropped when its queue was full).
+ */
+async function otelLogsPipeline() {
+  const { logs } = await import('@opentelemetry/api-logs')
+  const { LoggerProvider, BatchLogRecordProcessor } = await import('@opentelemetry/sdk-logs')
+  let exported = 0
+  const exporter = {
+    export(records, done) {
+      exported += records.length
+      done({ code: 0 })
+    },
+    shutdown: async () => {},
+  }
+  const provider = new LoggerProvider({ processors: [new BatchLogRecordProcessor({ exporter })] })
+  logs.setGlobalLoggerProvider(provider)
+  return {
+    async close() {
+      await provider.shutdown()
+      return exported
+    },
+  }
+}
+
+async function backplaneVariant({ correlation, inSpan, naiveMixin, staticFields, otelLogs }) {
   const { context, trace } = await import('@opentelemetry/api')
   const { installTraceContext } = await import('@backplane/logging/trace-context')
   const { createLogger } = await import('@backplane/logging')
   // Registered in every @backplane variant (a traced service has it anyway), so that the
   // b / b0 / b1 differences are the cost of correlation, not of AsyncLocalStorage.
   installTraceContext()
+  const pipeline = otelLogs === 'sdk' ? await otelLogsPipeline() : undefined
   const events = { rotate: 0, compress: 0, drop: 0, fallback: [], error: [] }
   const pinoOptions = naiveMixin
     ? {
@@ -85,6 +112,7 @@ async function backplaneVariant({ correlation, inSpan, naiveMixin, staticFields 
     file: { dir, size: '10M', interval: '1d', compress: 'gzip' },
     handleExit: false,
     correlation,
+    ...(otelLogs ? { openTelemetryLogs: true } : {}),
     ...(pinoOptions ? { pino: pinoOptions } : {}),
     ...(staticFields ? { base: { trace_id: TRACE_ID, span_id: SPAN_ID, trace_flags: '01' } } : {}),
   })
@@ -114,10 +142,13 @@ async function backplaneVariant({ correlation, inSpan, naiveMixin, staticFields 
     : await body()
   const closeStart = performance.now()
   await log.close()
+  const closeMs = performance.now() - closeStart
+  const otelExported = await pipeline?.close()
   return {
     elapsedMs,
     cpuMs,
-    closeMs: performance.now() - closeStart,
+    closeMs,
+    ...(otelExported === undefined ? {} : { otelExported }),
     gzip: { rotated: events.rotate, backlogAtFlush: gzipBacklogAtFlush },
     events,
     ...(inSpan && (correlation || naiveMixin || staticFields) ? { traceId: TRACE_ID } : {}),
@@ -166,6 +197,11 @@ const variants = {
   a: () => pinoVariant((pino) => pino.destination({ dest: join(dir, 'raw.log'), sync: false })),
   // (b) @backplane/logging inside an active span, correlation on (the default)
   b: () => backplaneVariant({ correlation: true, inSpan: true }),
+  // (b3) (b) plus the OpenTelemetry Logs hand-off into an SDK LoggerProvider (batch processor,
+  // discarding exporter): (b3)/(b) is what the hand-off costs the file path
+  b3: () => backplaneVariant({ correlation: true, inSpan: true, otelLogs: 'sdk' }),
+  // (b4) (b) with the option on but no LoggerProvider registered: what the option costs unused
+  b4: () => backplaneVariant({ correlation: true, inSpan: true, otelLogs: 'none' }),
   // (b0) correlation off, in the same span: (b)/(b0) is the whole cost of correlation
   b0: () => backplaneVariant({ correlation: false, inSpan: true }),
   // (b2) correlation off, the same fields written as static bindings: same bytes, no lookup

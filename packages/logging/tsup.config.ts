@@ -13,6 +13,8 @@ export default defineConfig([
       resolve: ['@backplane/internal'],
       compilerOptions: { paths: { '@backplane/internal': ['../internal/src/index.ts'] } },
     },
+    // import.meta.url in the CommonJS build (the optional Logs API peer is required from here).
+    shims: true,
     clean: true,
     sourcemap: true,
     target: 'node20',

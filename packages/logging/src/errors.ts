@@ -1,6 +1,10 @@
 import { brandError, hasBrand } from '@backplane/internal'
 /** Stable codes of every error `@backplane/logging` throws. */
-export type LoggingErrorCode = 'LOGGING_INVALID_OPTIONS' | 'LOGGING_DIR_UNWRITABLE' | 'LOGGING_CLOSED'
+export type LoggingErrorCode =
+  | 'LOGGING_INVALID_OPTIONS'
+  | 'LOGGING_DIR_UNWRITABLE'
+  | 'LOGGING_CLOSED'
+  | 'LOGGING_LOGS_API_MISSING'
 
 const BRAND = '@backplane/logging/LoggingError'
 

@@ -43,6 +43,8 @@ export function compareLogFiles(a: LogFileName, b: LogFileName): number {
 export interface LogFileOnDisk extends LogFileName {
   path: string
   size: number
+  /** Last modification (ms since epoch): the newest file's records are not later than this. */
+  modifiedAt?: number
 }
 
 /**
@@ -65,7 +67,7 @@ export async function listLogFiles(dir: string, name?: string): Promise<LogFileO
     const path = join(dir, file)
     try {
       const info = await stat(path)
-      if (info.isFile()) files.push({ ...parsed, path, size: info.size })
+      if (info.isFile()) files.push({ ...parsed, path, size: info.size, modifiedAt: info.mtimeMs })
     } catch (error) {
       // Removed between readdir and stat (retention of another process, or compression): skip.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error

@@ -1,7 +1,9 @@
 import { hostname } from 'node:os'
 import { type DestinationStream, type LoggerOptions, type Logger as PinoLogger, pino } from 'pino'
 import { addTraceFields } from './correlation.js'
-import { type CreateLoggerOptions, loggerOptionsSchema, parseOptions } from './options.js'
+import { type LogsApiLoader, loadLogsApi } from './logs-api.js'
+import { type CreateLoggerOptions, loggerOptionsSchema, parseOptions, type ResolvedLoggerOptions } from './options.js'
+import { logsHandOff } from './otel-logs.js'
 import { openRollingFile, type RollingFile, type RollingFileInternals } from './rolling-file.js'
 import { type FlushableSink, registerSink, unregisterSink } from './shutdown.js'
 
@@ -55,8 +57,39 @@ export function createLogger(options: CreateLoggerOptions): Logger {
   return openLogger(options)
 }
 
-export function openLogger(options: CreateLoggerOptions, internals: RollingFileInternals = {}): Logger {
+/** Seams for tests; not part of the public API. */
+export interface LoggerInternals extends RollingFileInternals {
+  loadLogsApi?: LogsApiLoader
+}
+
+/** The OpenTelemetry Logs hand-off around the destination, when `openTelemetryLogs` is on. */
+function withLogsHandOff(
+  opts: ResolvedLoggerOptions,
+  pinoOptions: LoggerOptions,
+  internals: LoggerInternals,
+): (destination: DestinationStream) => DestinationStream {
+  const setting = opts.openTelemetryLogs
+  if (setting === false) return (destination) => destination
+  const api = loadLogsApi(internals.loadLogsApi)
+  return logsHandOff(api, {
+    loggerName: (setting === true ? undefined : setting.loggerName) ?? '@backplane/logging',
+    messageKey: pinoOptions.messageKey ?? 'msg',
+    errorKey: pinoOptions.errorKey ?? 'err',
+    // The object pino hands over is the line before these touch it.
+    fromLine: Boolean(pinoOptions.redact || pinoOptions.formatters?.log || pinoOptions.hooks?.streamWrite),
+    correlation: opts.correlation,
+  })
+}
+
+export function openLogger(options: CreateLoggerOptions, internals: LoggerInternals = {}): Logger {
   const opts = parseOptions(loggerOptionsSchema, options, 'logger')
+  const userOptions = (opts.pino ?? {}) as LoggerOptions
+  // Before any file is opened: a missing peer must not leave a registered, unclosed file behind.
+  const handOff = withLogsHandOff(
+    opts,
+    { ...userOptions, ...(options.redact ? { redact: options.redact } : {}) },
+    internals,
+  )
   const handleExit = opts.handleExit && internals.handleExit !== false
   const files = options.file
     ? openRollingFile({ ...options.file, name: options.file.name ?? opts.service }, { ...internals, handleExit })
@@ -65,7 +98,6 @@ export function openLogger(options: CreateLoggerOptions, internals: RollingFileI
   if (files) sinks.push(files)
   if (opts.stdout ?? !files) sinks.push(stdoutSink(handleExit))
 
-  const userOptions = (opts.pino ?? {}) as LoggerOptions
   const userStreamWrite = userOptions.hooks?.streamWrite
   const streamWrite = opts.correlation
     ? userStreamWrite
@@ -80,7 +112,7 @@ export function openLogger(options: CreateLoggerOptions, internals: RollingFileI
     ...(options.serializers ? { serializers: options.serializers } : {}),
     hooks: { ...userOptions.hooks, ...(streamWrite ? { streamWrite } : {}) },
   }
-  const logger = pino(pinoOptions, toDestination(sinks)) as unknown as Logger
+  const logger = pino(pinoOptions, handOff(toDestination(sinks))) as unknown as Logger
   const flushAll = () => Promise.all(sinks.map((sink) => sink.flush())).then(() => {})
   Object.defineProperties(logger, {
     flush: {

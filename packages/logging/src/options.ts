@@ -71,6 +71,14 @@ export const loggerOptionsSchema = z.strictObject({
   stdout: z.boolean().optional(),
   /** Add `trace_id`, `span_id`, `trace_flags` of the active OpenTelemetry span to every line. */
   correlation: z.boolean().default(true),
+  /**
+   * Also hand every record to the OpenTelemetry Logs API (needs `@opentelemetry/api-logs`), so an
+   * app whose SDK has a LoggerProvider ships them with their trace context. `loggerName` is the
+   * records' instrumentation scope (default `@backplane/logging`).
+   */
+  openTelemetryLogs: z
+    .union([z.boolean(), z.strictObject({ loggerName: z.string().min(1).optional() })])
+    .default(false),
   /** Flush on SIGTERM/SIGINT and write what is still buffered when the process exits. */
   handleExit: z.boolean().default(true),
   redact: z

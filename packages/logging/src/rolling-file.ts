@@ -1,21 +1,18 @@
-import {
-  accessSync,
-  appendFileSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-} from 'node:fs'
+import { appendFileSync, existsSync, readdirSync, rmSync, unlinkSync } from 'node:fs'
 import { unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { EventEmitter } from 'eventemitter3'
 import { createStream } from 'rotating-file-stream'
-import { LoggingError } from './errors.js'
+import { missingTail, nextSequence, prepareDirectory, sizeOf, type WrittenChunk } from './disk.js'
 import { formatLogFileName, listLogFiles, parseLogFileName } from './file-names.js'
 import { gzipFile, type RemovalReason, selectForRemoval } from './maintenance.js'
+import {
+  DROPPED_BUFFER_FULL,
+  FALLBACK_CLOSED,
+  FALLBACK_WRITE_FAILED,
+  instruments,
+  type MaintenanceTask,
+} from './metrics.js'
 import {
   parseOptions,
   type ResolvedRollingFileOptions,
@@ -127,6 +124,8 @@ export function openRollingFile(
   let waiters: { target: number; resolve: () => void }[] = []
   let maintenance: Promise<void> = Promise.resolve()
   let compressing: string | undefined
+  // Maintenance tasks run one at a time (one promise chain): this names the one that failed.
+  let currentTask: MaintenanceTask = 'recovery'
 
   stream.on('open', (file: string) => {
     currentFile = file
@@ -151,14 +150,16 @@ export function openRollingFile(
     await applyRetention()
   })
 
-  function schedule(task: () => Promise<void>): void {
-    maintenance = maintenance.then(task).catch((error: unknown) => {
+  function schedule(work: () => Promise<void>): void {
+    maintenance = maintenance.then(work).catch((error: unknown) => {
+      instruments().maintenanceErrors.add(1, { task: currentTask })
       events.emit('error', error instanceof Error ? error : new Error(String(error)))
     })
   }
 
   async function compress(file: string): Promise<void> {
     compressing = file
+    currentTask = 'compress'
     try {
       const result = await gzipFile(file, opts.compressionLevel, opts.mode)
       events.emit('compress', { file, compressed: result.path, bytes: result.bytes })
@@ -180,6 +181,7 @@ export function openRollingFile(
 
   // Files left by earlier runs: finish interrupted compressions, compress closed files.
   async function recoverEarlierRuns(): Promise<void> {
+    currentTask = 'recovery'
     const entries = readdirSync(dir)
     const names = new Set(entries)
     for (const entry of entries) {
@@ -195,6 +197,7 @@ export function openRollingFile(
   }
 
   async function applyRetention(): Promise<void> {
+    currentTask = 'retention'
     const { maxFiles, maxSize, maxAge } = opts
     if (maxFiles === undefined && maxSize === undefined && maxAge === undefined) return
     const files = await listLogFiles(dir, opts.name)
@@ -210,10 +213,12 @@ export function openRollingFile(
   function write(line: string): boolean {
     if (failed || closing) {
       process.stderr.write(line)
+      instruments().linesFallback.add(1, closing ? FALLBACK_CLOSED : FALLBACK_WRITE_FAILED)
       return true
     }
     if (opts.maxBufferSize !== undefined && pendingChars + line.length > opts.maxBufferSize) {
       if (dropped++ === 0) queueMicrotask(reportDrops)
+      instruments().linesDropped.add(1, DROPPED_BUFFER_FULL)
       return true
     }
     pending.push(line)
@@ -300,11 +305,16 @@ export function openRollingFile(
     process.stderr.write(
       `@backplane/logging: writing to ${currentFile ?? dir} failed (${error.message}); logging to stderr from now on\n`,
     )
+    let lines = pending.length - head
     for (const written of [lastWritten, inflight]) {
       const missing = written && missingTail(written)
-      if (missing) process.stderr.write(missing)
+      if (missing) {
+        process.stderr.write(missing)
+        lines += countLines(missing)
+      }
     }
     process.stderr.write(pending.slice(head).join(''))
+    if (lines > 0) instruments().linesFallback.add(lines, FALLBACK_WRITE_FAILED)
     writtenLines = acceptedLines
     pending = []
     head = 0
@@ -387,55 +397,8 @@ export function openRollingFile(
   }
 }
 
-interface WrittenChunk {
-  chunk: Buffer
-  lines: number
-  /** The file it went to, and where in it it starts. */
-  file: string | undefined
-  offset: number
-}
-
-/** The part of `written` its file lacks, from the start of the first line not wholly in it. */
-function missingTail(written: WrittenChunk): Buffer | undefined {
-  if (written.file === undefined) return written.chunk
-  const have = sizeOf(written.file) - written.offset
-  if (have >= written.chunk.length) return undefined
-  const start = have <= 0 ? 0 : written.chunk.lastIndexOf(10, have - 1) + 1
-  return written.chunk.subarray(start)
-}
-
-function sizeOf(file: string): number {
-  try {
-    return statSync(file).size
-  } catch {
-    return 0
-  }
-}
-
-/** Creates the directory and proves it is writable now, so misconfiguration fails at start. */
-function prepareDirectory(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true })
-    accessSync(dir, constants.W_OK | constants.X_OK)
-    const probe = join(dir, `.backplane-write-test-${process.pid}`)
-    appendFileSync(probe, '')
-    unlinkSync(probe)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error'
-    throw new LoggingError(
-      'LOGGING_DIR_UNWRITABLE',
-      `cannot write log files in ${dir} (${code}): expected a directory this process (uid ${process.getuid?.() ?? '?'}) can create files in`,
-      { cause: error },
-    )
-  }
-}
-
-/** One more than the highest sequence of `name` on disk, compressed or not, so numbers never repeat. */
-function nextSequence(dir: string, name: string): number {
-  let max = 0
-  for (const entry of readdirSync(dir)) {
-    const parsed = parseLogFileName(entry.endsWith('.tmp') ? entry.slice(0, -4) : entry)
-    if (parsed && parsed.name === name && parsed.sequence > max) max = parsed.sequence
-  }
-  return max + 1
+function countLines(buffer: Buffer): number {
+  let lines = 0
+  for (let at = buffer.indexOf(10); at !== -1; at = buffer.indexOf(10, at + 1)) lines++
+  return lines
 }

@@ -3,8 +3,6 @@ import type { IncomingHttpHeaders } from 'node:http'
 import {
   type Context,
   context,
-  type Histogram,
-  metrics,
   propagation,
   type Span,
   SpanKind,
@@ -13,11 +11,10 @@ import {
   trace,
 } from '@opentelemetry/api'
 import type { Logger as PinoLogger } from 'pino'
+import { instruments } from '../metrics.js'
 
 const SCOPE = '@backplane/logging'
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE'])
-// Bucket boundaries the OpenTelemetry HTTP semantic conventions advise, in seconds.
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
 
 export interface HttpLoggingOptions {
   /** The route template (`/orders/:id`) of a request, when the framework cannot tell. */
@@ -42,22 +39,6 @@ export interface RequestScope {
   readonly traceparent: string
   /** Records the response: ends the span, logs the completion line, records the duration. */
   finish(outcome: { status: number; route: string | undefined; aborted?: boolean; error?: unknown }): void
-}
-
-let histogram: Histogram | undefined
-let histogramProvider: unknown
-
-function durationHistogram(): Histogram {
-  // Made again when the app registers a meter provider later than the first request.
-  const provider = metrics.getMeterProvider()
-  if (histogram !== undefined && provider === histogramProvider) return histogram
-  histogramProvider = provider
-  histogram = provider.getMeter(SCOPE).createHistogram('http.server.request.duration', {
-    unit: 's',
-    description: 'Duration of HTTP server requests.',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-  })
-  return histogram
 }
 
 function normalizeMethod(method: string | undefined): string {
@@ -136,7 +117,7 @@ export function beginRequest(logger: PinoLogger, request: RequestInfo, options: 
       }
       if (resolvedRoute) metricAttributes['http.route'] = resolvedRoute
       if (status >= 500) metricAttributes['error.type'] = String(status)
-      durationHistogram().record(seconds, metricAttributes)
+      instruments().httpServerDuration.record(seconds, metricAttributes)
       const fields = {
         'http.request.method': method,
         'url.path': path,
