@@ -6,7 +6,7 @@ import { type PrometheusTargets, queryNumber, queryPrometheus } from './promethe
 
 export const METRIC = {
   httpRequests: 'http_server_request_duration_count',
-  /** Every send and process operation (`messaging_operation_name`). */
+  /** Every publish (`messaging_operation_name="send"`); handler runs are in `processed`. */
   messagingOperations: 'messaging_client_operation_duration_count',
   processed: 'messaging_process_duration_count',
   transitions: 'backplane_workflow_transitions_total',

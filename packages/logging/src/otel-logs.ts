@@ -1,5 +1,5 @@
-import { context } from '@opentelemetry/api'
-import type { AnyValue, AnyValueMap, LogRecord, SeverityNumber } from '@opentelemetry/api-logs'
+import { type Context, context } from '@opentelemetry/api'
+import type { AnyValue, AnyValueMap, LogRecord, Logger as OtelLogger, SeverityNumber } from '@opentelemetry/api-logs'
 import { type DestinationStream, type Logger as PinoLogger, pino } from 'pino'
 import { addException, severityNumberOf, timestampOf, toAnyValue } from './log-record.js'
 import { type LogsApi, packageVersion } from './logs-api.js'
@@ -68,7 +68,7 @@ export function logsHandOff(
       const severityNumber = severityNumberOf(meta.lastLevel) as SeverityNumber
       const active = context.active()
       if (taken[severityNumber] !== true) {
-        if (!otelLogger.enabled({ severityNumber, context: active })) return
+        if (!isEnabled(otelLogger, severityNumber, active)) return
         taken[severityNumber] = true
       }
       const record = build(meta, line)
@@ -99,6 +99,19 @@ export function logsHandOff(
       },
     }
     return withMetadata as unknown as DestinationStream
+  }
+}
+
+/**
+ * `Logger.enabled` came to the Logs API after 0.200, and an older SDK behind a newer API lacks it
+ * (the API's proxy then throws): either way, ask emit instead of losing every record.
+ */
+function isEnabled(logger: OtelLogger, severityNumber: SeverityNumber, active: Context): boolean {
+  if (typeof logger.enabled !== 'function') return true
+  try {
+    return logger.enabled({ severityNumber, context: active }) !== false
+  } catch {
+    return true
   }
 }
 

@@ -189,6 +189,32 @@ describe('openTelemetryLogs', () => {
     }
   })
 
+  it('hands records to a logger without enabled() (an older API or SDK), or whose enabled() throws', async () => {
+    for (const extra of [
+      {},
+      {
+        enabled: () => {
+          throw new TypeError('this.delegate.enabled is not a function')
+        },
+      },
+    ]) {
+      const records: unknown[] = []
+      const log = openLogger(
+        { service: 'orders', openTelemetryLogs: true, file: { dir: tempDir() } },
+        {
+          handleExit: false,
+          loadLogsApi: () => ({
+            logs: { getLogger: () => ({ emit: (r: unknown) => void records.push(r), ...extra }) as never },
+          }),
+        },
+      )
+      log.info('one')
+      log.warn('two')
+      await log.close()
+      expect(records.map((r) => (r as { body: unknown }).body)).toEqual(['one', 'two'])
+    }
+  })
+
   it('names the instrumentation scope after loggerName, and refuses unknown settings', async () => {
     const log = open({ openTelemetryLogs: { loggerName: 'orders-app' } })
     log.info('scoped')

@@ -64,6 +64,8 @@ interface TopicLog {
 interface Bus {
   topics: Map<string, TopicLog>
   anonymous: number
+  /** Deliveries in flight on the bus, through any of its brokers: handlers still running. */
+  running: number
 }
 
 const BUSES_KEY = Symbol.for('@backplane/messaging/memory-buses')
@@ -85,7 +87,7 @@ function hashKey(key: string): number {
 function busNamed(name: string): Bus {
   let bus = buses.get(name)
   if (!bus) {
-    bus = { topics: new Map(), anonymous: 0 }
+    bus = { topics: new Map(), anonymous: 0, running: 0 }
     buses.set(name, bus)
   }
   return bus
@@ -274,6 +276,7 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
 
   function deliver(log: TopicLog, group: Group, member: Member, message: TransportMessage, redeliveries: number): void {
     member.inFlight++
+    bus.running++
     const delivery = new MemoryDelivery(message, redeliveries, group, member)
     if (member.direct) {
       member.direct(delivery)
@@ -291,6 +294,7 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
 
   function done(log: TopicLog, group: Group, member: Member): void {
     member.inFlight--
+    bus.running--
     if (member.inFlight === 0) member.idle?.()
     pump(log, group)
     if (group.redeliver.length > 0) schedule(log, group)
@@ -307,20 +311,27 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Tra
       if (state === 'closed') throw new MessagingError('MESSAGING_CLOSED', 'the memory broker is closed')
       // A batch is nearly always one topic: look its log up once, not once per message.
       const touched: TopicLog[] = []
+      const added: number[] = []
       let topic: string | undefined
       let log: TopicLog | undefined
+      let at = -1
       for (const message of messages) {
         if (log === undefined || message.topic !== topic) {
           topic = message.topic
           log = topicOf(bus, topic)
-          if (!touched.includes(log)) touched.push(log)
+          at = touched.indexOf(log)
+          if (at === -1) at = touched.push(log) - 1
         }
         log.messages.push(message)
+        added[at] = (added[at] ?? 0) + 1
       }
-      for (const log of touched) {
+      // A publisher outside every handler sets the pace: what it adds, each group may take before
+      // the turn ends, so a publisher that never yields does not pile messages up. A handler's own
+      // publishes earn nothing: handlers that publish to each other would never let the turn end.
+      const credit = bus.running === 0
+      for (const [i, log] of touched.entries()) {
         for (const group of log.groups.values()) {
-          // The publisher sets the pace: what it adds, each group may take before the turn ends.
-          deliveriesThisTurn -= messages.length
+          if (credit) deliveriesThisTurn -= added[i] as number
           scheduleSoon(log, group)
         }
         // A topic nobody reads (a dead-letter topic, say) is trimmed here, or it would grow forever.

@@ -47,6 +47,34 @@ describe('memory broker', () => {
     await broker.close()
   })
 
+  it('lets timers run while handlers publish to each other (a ping-pong earns no extra turn)', async () => {
+    const url = `memory://ping-pong-${randomUUID().slice(0, 8)}`
+    const [a, b] = [await createBroker(url), await createBroker(url)]
+    const CAP = 200_000
+    let bounces = 0
+    let stopped = false
+    const bounce = (to: typeof a, topic: string) => () => {
+      if (stopped || ++bounces >= CAP) return
+      void to.publish(topic, bounces)
+    }
+    await a.subscribe('ping', bounce(b, 'pong'), { group: 'g' })
+    await b.subscribe('pong', bounce(a, 'ping'), { group: 'g' })
+    let bouncesWhenTimerRan = -1
+    const timer = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        bouncesWhenTimerRan = bounces
+        stopped = true
+        resolve()
+      }, 20),
+    )
+    await a.publish('ping', 0)
+    await timer
+    // A frozen event loop runs the 20 ms timer only once the cap has stopped the bouncing.
+    expect(bouncesWhenTimerRan).toBeGreaterThan(0)
+    expect(bouncesWhenTimerRan).toBeLessThan(CAP - 1)
+    await Promise.all([a.close(), b.close()])
+  })
+
   it('keeps per-key order and the concurrency limit when handlers that return at once and handlers that wait mix', async () => {
     const broker = await createBroker(`memory://direct-${randomUUID().slice(0, 8)}`)
     const seen = new Map<string, number[]>()
