@@ -58,6 +58,11 @@ describe('order flow, distributed, measured by Prometheus', () => {
       database,
       settings: { 'payment.failureRate': 0.2, 'shipping.deliveryDelay': '1s' },
     })
+    const targets = flow.prometheus
+    if (!targets) throw new Error('the flow registered no Prometheus targets (PROMETHEUS_TARGETS_DIR not set?)')
+    // Prometheus finds a new targets file only after a few seconds: until it has scraped every
+    // process once, counters it first sees already at their final value show no rate at all.
+    await waitForScrape(targets, new Date())
     const started = Date.now()
     run = await runOrders(flow, ORDERS, {
       rate: 30,
@@ -67,8 +72,6 @@ describe('order flow, distributed, measured by Prometheus', () => {
       },
     })
     expectConsistent(await settledReport(flow), ORDERS)
-    const targets = flow.prometheus
-    if (!targets) throw new Error('the flow registered no Prometheus targets (PROMETHEUS_TARGETS_DIR not set?)')
     // A late event (shipments.created after its order's delivery) still adds an `ignored` row
     // after the order is final: read the histories on both sides of the scrape until they hold still.
     for (let attempt = 1; ; attempt++) {
